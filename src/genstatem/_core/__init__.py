@@ -1,0 +1,42 @@
+"""The actor runtime: processes, mailboxes, refs, calls, links, monitors, registry.
+
+It imports nothing from the layers above it (``statem``, ``supervision``);
+they build on the names exported here.
+"""
+
+from ._api import call as call
+from ._api import cast as cast
+from ._api import reply as reply
+from ._api import send as send
+from ._api import stop as stop
+from ._api import whereis as whereis
+from ._backend import Caller as Caller
+from ._context import current_system as current_system
+from ._context import get_system as get_system
+from ._errors import ActorError as ActorError
+from ._errors import ActorExited as ActorExited
+from ._errors import AlreadyStarted as AlreadyStarted
+from ._errors import CallTimeout as CallTimeout
+from ._errors import NoProcess as NoProcess
+from ._errors import StartError as StartError
+from ._errors import is_clean_exit as is_clean_exit
+from ._messages import CAST as CAST
+from ._messages import INFO as INFO
+from ._messages import SYSTEM as SYSTEM
+from ._messages import Call as Call
+from ._messages import Cast as Cast
+from ._messages import Down as Down
+from ._messages import Exit as Exit
+from ._messages import GetState as GetState
+from ._messages import Info as Info
+from ._messages import Monitor as Monitor
+from ._messages import StopRequest as StopRequest
+from ._messages import SystemMessage as SystemMessage
+from ._process import IGNORED as IGNORED
+from ._process import InitIgnored as InitIgnored
+from ._process import InitStopped as InitStopped
+from ._process import Process as Process
+from ._ref import ActorRef as ActorRef
+from ._system import ActorSystem as ActorSystem
+from ._trace import TraceEvent as TraceEvent
+from ._trace import Tracer as Tracer

@@ -1,0 +1,63 @@
+"""The errors of the actor runtime, shared by every layer above it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._ref import ActorRef
+
+
+class ActorError(Exception):
+    """Base class of every error genstatem raises about actors."""
+
+
+class StartError(ActorError):
+    """An actor's ``init`` failed: it returned ``Stop``, a bad value, or raised.
+
+    Attributes:
+        reason: the ``Stop`` reason, or the exception ``init`` raised.
+    """
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__(f"actor failed to start: {reason!r}")
+        self.reason = reason
+
+
+class AlreadyStarted(ActorError):
+    """The name asked for is registered to a live actor.
+
+    Attributes:
+        ref: the actor holding the name.
+    """
+
+    def __init__(self, name: Any, ref: ActorRef) -> None:
+        super().__init__(f"name {name!r} is already registered to {ref!r}")
+        self.ref = ref
+
+
+class CallTimeout(ActorError, TimeoutError):
+    """No reply came within the call's timeout; a later reply is dropped."""
+
+
+class NoProcess(ActorError):
+    """The actor addressed is not alive (or no actor has that name)."""
+
+
+class ActorExited(ActorError):
+    """The actor exited before it replied.
+
+    Attributes:
+        reason: its exit reason.
+    """
+
+    def __init__(self, reason: Any) -> None:
+        super().__init__(f"actor exited before replying: {reason!r}")
+        self.reason = reason
+
+
+def is_clean_exit(reason: Any) -> bool:
+    """``"normal"``, ``"shutdown"`` and ``("shutdown", detail)`` are clean exits."""
+    if reason == "normal" or reason == "shutdown":
+        return True
+    return isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"

@@ -1,0 +1,121 @@
+"""``ActorRef``: the handle every caller uses to reach an actor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._errors import NoProcess
+from ._messages import CAST, INFO, SYSTEM, Call, GetState, StopRequest
+from ._trace import Tracer, log_trace
+
+if TYPE_CHECKING:
+    from ._process import Process
+
+
+class ActorRef:
+    """A hashable handle to one actor, alive or not.
+
+    Messages to a dead actor are dropped silently (``cast``, ``send``) or raise
+    :class:`NoProcess` (``call``, ``stop``, ``get_state``), as in Erlang.
+    """
+
+    __slots__ = ("_process", "__weakref__")
+
+    def __init__(self, process: Process) -> None:
+        self._process = process
+
+    @property
+    def alive(self) -> bool:
+        """``True`` while the actor runs (``terminate`` included)."""
+        return self._process.alive
+
+    @property
+    def name(self) -> Any:
+        """The name the actor was started with, or ``None``."""
+        return self._process.name
+
+    def __repr__(self) -> str:
+        process = self._process
+        named = "" if process.name is None else f" {process.name!r}"
+        return f"<ActorRef {type(process.behaviour).__name__}#{process.id}{named}>"
+
+    def cast(self, msg: Any) -> None:
+        """Deliver ``(Cast(), msg)``; never blocks, never raises."""
+        process = self._process
+        if process.alive:
+            process.mailbox.put((CAST, msg))
+
+    def send(self, msg: Any) -> None:
+        """Deliver ``(Info(), msg)``; never blocks, never raises."""
+        process = self._process
+        if process.alive:
+            process.mailbox.put((INFO, msg))
+
+    async def call(self, request: Any, timeout: float | None = 5.0) -> Any:
+        """Deliver ``(Call(caller), request)`` and return the value replied.
+
+        Raises:
+            CallTimeout: no reply within ``timeout`` seconds (``None``: wait forever).
+            NoProcess: the actor is not alive.
+            ActorExited: the actor exited before replying.
+        """
+        process = self._process
+        if not process.alive:
+            raise NoProcess(f"{self!r} is not alive")
+        caller = process.system.backend.new_caller()
+        callers = process.callers
+        callers.add(caller)
+        process.mailbox.put((Call(caller), request))
+        try:
+            return await caller.wait(timeout)
+        finally:
+            callers.discard(caller)
+
+    async def stop(self, reason: Any = "normal", timeout: float | None = None) -> None:
+        """Stop the actor as if it had returned ``Stop(reason)``; wait until it is gone.
+
+        Raises:
+            NoProcess: the actor is not alive.
+            TimeoutError: it was not gone within ``timeout`` seconds.
+        """
+        process = self._process
+        if not process.alive:
+            raise NoProcess(f"{self!r} is not alive")
+        process.mailbox.put((SYSTEM, StopRequest(reason)))
+        if timeout is None:
+            await process.wait_exit()
+            return
+        with anyio.move_on_after(timeout):
+            await process.wait_exit()
+            return
+        raise TimeoutError(f"{self!r} did not stop within {timeout}s")
+
+    async def get_state(self, timeout: float | None = 5.0) -> tuple[Any, Any]:
+        """``(state, data)``, answered between events in mailbox order, like ``sys:get_state``."""
+        process = self._process
+        if not process.alive:
+            raise NoProcess(f"{self!r} is not alive")
+        caller = process.system.backend.new_caller()
+        process.callers.add(caller)
+        process.mailbox.put((SYSTEM, GetState(caller)))
+        try:
+            result: tuple[Any, Any] = await caller.wait(timeout)
+            return result
+        finally:
+            process.callers.discard(caller)
+
+    async def wait_exit(self) -> Any:
+        """Wait until the actor has exited and return its reason (at once if it has)."""
+        return await self._process.wait_exit()
+
+    def trace(self, enabled: bool = True, *, tracer: Tracer | None = None) -> None:
+        """Turn tracing of every event and transition on or off, like ``sys:trace``.
+
+        Args:
+            enabled: ``False`` turns tracing off.
+            tracer: called with each :class:`TraceEvent`; by default each is
+                logged as a structlog ``trace`` event.
+        """
+        self._process.tracer = (tracer or log_trace) if enabled else None

@@ -1,0 +1,167 @@
+"""``ActorSystem``: owns the actors, their names and their task group."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextvars import Token
+from types import TracebackType
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from ._backend import Backend, current_backend
+from ._context import current_system
+from ._errors import AlreadyStarted, NoProcess
+from ._process import Behaviour, Process
+from ._ref import ActorRef
+from ._trace import Tracer
+
+log = structlog.get_logger("genstatem")
+
+
+class ActorSystem:
+    """Runs actors; leaving the ``async with`` block stops every one still alive.
+
+    Actors stop newest first, each with ``terminate(reason="shutdown")``; an
+    actor not gone within ``shutdown_timeout`` seconds is killed, so a
+    ``terminate`` that hangs cannot hang the exit. An actor started by another
+    actor (``start_link``, supervisors) is stopped by its parent, not directly.
+
+    Args:
+        shutdown_timeout: seconds each actor gets to stop on exit.
+        tracer: a tracer every actor started here gets (see ``ActorRef.trace``).
+    """
+
+    def __init__(self, *, shutdown_timeout: float = 5.0, tracer: Tracer | None = None) -> None:
+        self.shutdown_timeout = shutdown_timeout
+        self.tracer = tracer
+        self._processes: dict[int, Process] = {}
+        self._names: dict[Any, Process] = {}
+        self._task_group: TaskGroup | None = None
+        self._backend: Backend | None = None
+        self._context_token: Token[ActorSystem | None] | None = None
+        self._closing = False
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            raise RuntimeError("the ActorSystem is not running: use 'async with ActorSystem()'")
+        return self._backend
+
+    @property
+    def closing(self) -> bool:
+        """``True`` once the system has begun to stop its actors."""
+        return self._closing
+
+    async def __aenter__(self) -> ActorSystem:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        self._backend = current_backend(task_group)
+        self._context_token = current_system.set(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        assert self._task_group is not None
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._stop_all()
+        finally:
+            self._task_group.cancel_scope.cancel()
+            await self._task_group.__aexit__(None, None, None)
+            if self._context_token is not None:
+                current_system.reset(self._context_token)
+                self._context_token = None
+        return False
+
+    async def start(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
+        """Start an actor of ``cls``; return once its ``init`` has returned.
+
+        Returns:
+            its ref, or ``None`` when ``init`` returned ``Ignore()``.
+
+        Raises:
+            AlreadyStarted: ``name`` is registered to a live actor.
+            StartError: ``init`` returned ``Stop``, a bad value, or raised.
+        """
+        process = self.spawn(cls, name=name)
+        return await self.run_init(process, arg)
+
+    def spawn(self, cls: type[Any], *, name: Any = None) -> Process:
+        """Create an actor's process and take its name; ``run_init`` starts it.
+
+        Split in two so a parent can link to the process before it runs.
+        """
+        if self._task_group is None or self._closing:
+            raise RuntimeError("the ActorSystem is not running (or is shutting down)")
+        if name is not None:
+            holder = self._names.get(name)
+            if holder is not None:
+                raise AlreadyStarted(name, holder.ref)
+        behaviour: Behaviour = cls()
+        process = Process(self, behaviour, name)
+        self._processes[process.id] = process
+        if name is not None:
+            self._names[name] = process
+        return process
+
+    async def run_init(self, process: Process, arg: Any) -> ActorRef | None:
+        """Run a spawned process's task and wait for its ``init`` to return."""
+        assert self._task_group is not None
+        started = self.backend.new_caller()
+        self._task_group.start_soon(process.main, arg, started)
+        result: ActorRef | None = await started.wait(None)
+        return result
+
+    def whereis(self, name: Any) -> ActorRef | None:
+        """The live actor registered under ``name``, or ``None``."""
+        process = self._names.get(name)
+        return None if process is None else process.ref
+
+    def resolve(self, target: ActorRef | Any) -> Process:
+        """The process behind a ref or a registered name.
+
+        Raises:
+            NoProcess: no actor is registered under that name.
+        """
+        if isinstance(target, ActorRef):
+            return target._process
+        process = self._names.get(target)
+        if process is None:
+            raise NoProcess(f"no actor is registered as {target!r}")
+        return process
+
+    def actors(self) -> list[ActorRef]:
+        """Every live actor, oldest first."""
+        return [process.ref for process in self._processes.values()]
+
+    def _forget(self, process: Process) -> None:
+        self._processes.pop(process.id, None)
+        if process.name is not None and self._names.get(process.name) is process:
+            del self._names[process.name]
+
+    async def _stop_all(self) -> None:
+        self._closing = True
+        while self._processes:
+            live = list(self._processes.values())
+            roots = [p for p in live if p.parent is None or not p.parent.alive]
+            await self._stop_each(reversed(roots or live))
+
+    async def _stop_each(self, processes: Iterable[Process]) -> None:
+        for process in processes:
+            if not process.alive:
+                continue
+            process.stop_now("shutdown")
+            with anyio.move_on_after(self.shutdown_timeout):
+                await process.wait_exit()
+            if process.alive:
+                log.warning("actor did not stop in time; killed", actor=repr(process.ref))
+                process.kill()
+                await process.wait_exit()

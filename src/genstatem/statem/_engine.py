@@ -1,0 +1,339 @@
+"""The state machine engine: gen_statem's event loop, one stage per function.
+
+    receive -> classify -> call the handler -> check the result ->
+    parse the actions -> transition (enter call, queue, timers) -> receive
+
+The queue rules all live in ``_transition`` and ``_arm_timers``:
+
+* ``NextEvent`` events go first, in the order given; then, only when the
+  state changed, the postponed events, oldest first; then what was queued
+  before; then zero-time timeouts; the mailbox comes after all of those.
+* Any event cancels the event timeout. A state change cancels the state
+  timeout. Generic timeouts run until they fire or are set again.
+* Every timer carries its own identity: a fire (or a queued zero timeout)
+  whose timer is no longer the current one of its kind is dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from collections.abc import Callable, Hashable
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from .._core import SYSTEM, Caller, GetState, Process, StopRequest, TraceEvent
+from ._errors import BadReturn
+from ._events import EVENT_TYPES, Enter, EventTimeout, GenericTimeout, StateTimeout
+from ._results import (
+    ACTION_TYPES,
+    UNCHANGED,
+    Init,
+    KeepState,
+    NextEvent,
+    NextState,
+    Postpone,
+    RepeatState,
+    Reply,
+    Stop,
+)
+
+if TYPE_CHECKING:
+    from ._machine import GenStateMachine
+
+Event = tuple[Any, Any]
+ENTER = Enter()
+_RUNNING: Any = object()
+"""What the stages return while the actor keeps running (else: the exit reason)."""
+
+_EVENT_KEY = ("event",)
+_STATE_KEY = ("state",)
+
+
+class _Timer:
+    """One armed timer; the mailbox item of its fire is ``(timer, None)``."""
+
+    __slots__ = ("key", "action", "handle")
+
+    def __init__(self, key: Hashable, action: Any) -> None:
+        self.key = key
+        self.action = action
+        self.handle: Any = None
+
+
+class _Plan:
+    """The actions of one result, checked and sorted by kind (last timer of a kind wins)."""
+
+    __slots__ = ("replies", "postpone", "next_events", "timers")
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.postpone = False
+        self.next_events: list[Event] = []
+        self.timers: dict[Hashable, Any] = {}
+
+
+_NO_ACTIONS = _Plan()
+
+
+def _timer_key(action: Any) -> Hashable:
+    cls = action.__class__
+    if cls is EventTimeout:
+        return _EVENT_KEY
+    if cls is StateTimeout:
+        return _STATE_KEY
+    return ("generic", action.name)
+
+
+def parse_actions(actions: Any, state: Any, *, enter: bool = False, init: bool = False) -> _Plan:
+    """Check ``actions`` (one action or an iterable) and sort them into a plan.
+
+    Raises:
+        BadReturn: an item is not an action, or not allowed in an enter call.
+    """
+    if not actions and actions is not None:
+        return _NO_ACTIONS
+    if isinstance(actions, ACTION_TYPES):
+        actions = (actions,)
+    elif isinstance(actions, str | bytes) or not hasattr(actions, "__iter__"):
+        raise BadReturn("bad actions (want an action or an iterable of actions)", actions, state)
+    plan = _Plan()
+    for action in actions:
+        cls = action.__class__
+        if cls is Reply:
+            if not isinstance(action.caller, Caller):
+                raise BadReturn("bad Reply: caller is not a Call's caller", action, state)
+            plan.replies.append(action)
+        elif cls is EventTimeout or cls is StateTimeout or cls is GenericTimeout:
+            plan.timers[_timer_key(action)] = action
+        elif cls is Postpone or cls is NextEvent:
+            if enter:
+                raise BadReturn(f"{cls.__name__} is not allowed in a state enter call", action, state)
+            if cls is NextEvent:
+                if not isinstance(action.event_type, EVENT_TYPES):
+                    raise BadReturn("bad NextEvent: not an event type", action, state)
+                plan.next_events.append((action.event_type, action.content))
+            elif not init:
+                plan.postpone = True
+        else:
+            raise BadReturn("bad action", action, state)
+    return plan
+
+
+class Engine:
+    """Runs one ``GenStateMachine``: its state, data, queues and timers."""
+
+    __slots__ = (
+        "machine",
+        "process",
+        "handlers",
+        "state_enter",
+        "state",
+        "data",
+        "queue",
+        "postponed",
+        "timers",
+        "_init_plan",
+    )
+
+    def __init__(self, machine: GenStateMachine, process: Process) -> None:
+        self.machine = machine
+        self.process = process
+        # state_functions mode: state name -> the class's handler function
+        self.handlers: dict[Any, Callable[..., Any]] | None = machine._genstatem_handlers()
+        self.state_enter: bool = machine.state_enter
+        self.state: Any = None
+        self.data: Any = None
+        self.queue: deque[Event] = deque()
+        self.postponed: list[Event] = []
+        self.timers: dict[Hashable, _Timer] = {}
+        self._init_plan: _Plan = _NO_ACTIONS
+
+    # -- init ------------------------------------------------------------------
+
+    def accept_init(self, result: Any) -> None:
+        """Check ``Init``'s state and actions; ``run`` carries them out."""
+        if result.__class__ is not Init:
+            raise BadReturn("bad return from init (want Init, Ignore or Stop)", result, None)
+        self.state = result.state
+        self.data = result.data
+        self.machine._genstatem_check_state(result.state)
+        self._init_plan = parse_actions(result.actions, result.state, init=True)
+
+    # -- the loop ------------------------------------------------------------
+
+    async def run(self) -> Any:
+        """Handle events until a handler stops the actor; return the exit reason."""
+        try:
+            reason = await self._transition(self.state, self._init_plan, None, changed=True, repeat=False)
+            queue = self.queue
+            mailbox = self.process.mailbox
+            items = mailbox.items
+            while reason is _RUNNING:
+                if queue:
+                    event = queue.popleft()
+                elif items:
+                    event = items.popleft()
+                else:
+                    event = await mailbox.get()
+                reason = await self._classify(event)
+            return reason
+        finally:
+            self._cancel_all_timers()
+
+    async def _classify(self, event: Event) -> Any:
+        kind = event[0]
+        if kind is SYSTEM:
+            return self._system_message(event[1])
+        if kind.__class__ is _Timer:
+            if self.timers.get(kind.key) is not kind:
+                return _RUNNING  # a cancelled timer's late fire, or a stale zero timeout
+            del self.timers[kind.key]
+            event = (kind.action, kind.action.content)
+        return await self._handle_event(event)
+
+    def _system_message(self, msg: Any) -> Any:
+        if msg.__class__ is GetState:
+            msg.caller.resolve((self.state, self.data))
+            return _RUNNING
+        if msg.__class__ is StopRequest:
+            return msg.reason
+        raise BadReturn("unknown system message", msg, self.state)
+
+    async def _handle_event(self, event: Event) -> Any:
+        if self.timers:
+            self._cancel_timer(_EVENT_KEY)
+        tracer = self.process.tracer
+        if tracer is not None:
+            tracer(TraceEvent(self.process.ref, "event", self.state, event[0], event[1], time=self._now()))
+        result = self._invoke(event[0], event[1])
+        if result.__class__ is CoroutineType:
+            result = await result
+        return await self._check_result(result, event)
+
+    def _invoke(self, event_type: Any, content: Any) -> Any:
+        """Call the handler of the current state; its result may need awaiting."""
+        if self.handlers is not None:
+            return self.handlers[self.state](self.machine, event_type, content, self.data)
+        return self.machine.handle_event(event_type, content, self.state, self.data)
+
+    # -- results and transitions ---------------------------------------------------
+
+    async def _check_result(self, result: Any, event: Event) -> Any:
+        cls = result.__class__
+        if result is None:
+            return await self._transition(self.state, _NO_ACTIONS, event, changed=False, repeat=False)
+        if cls is KeepState or cls is RepeatState:
+            next_state = self.state
+        elif cls is NextState:
+            next_state = result.state
+            self.machine._genstatem_check_state(next_state)
+        elif cls is Stop:
+            return self._stop(result)
+        else:
+            raise BadReturn("bad return from state handler", result, self.state)
+        plan = parse_actions(result.actions, self.state)
+        if result.data is not UNCHANGED:
+            self.data = result.data
+        changed = next_state is not self.state and next_state != self.state
+        return await self._transition(next_state, plan, event, changed=changed, repeat=cls is RepeatState)
+
+    def _stop(self, result: Stop) -> Any:
+        if result.data is not UNCHANGED:
+            self.data = result.data
+        replies = result.replies
+        for reply in (replies,) if isinstance(replies, Reply) else replies:
+            if reply.__class__ is not Reply:
+                raise BadReturn("bad reply in Stop", reply, self.state)
+            reply.caller.resolve(reply.value)
+        return result.reason
+
+    async def _transition(
+        self, next_state: Any, plan: _Plan, event: Event | None, *, changed: bool, repeat: bool
+    ) -> Any:
+        for reply in plan.replies:
+            reply.caller.resolve(reply.value)
+        if plan.postpone and event is not None:
+            self.postponed.append(event)
+        previous, self.state = self.state, next_state
+        tracer = self.process.tracer
+        if tracer is not None and event is not None:
+            kind = "postpone" if plan.postpone else "transition"
+            tracer(TraceEvent(self.process.ref, kind, previous, event[0], event[1], next_state, self._now()))
+        timers = plan.timers
+        if changed and event is not None:
+            self._cancel_timer(_STATE_KEY)
+        if self.state_enter and (changed or repeat):
+            timers = dict(timers)
+            reason = await self._enter(previous if event is not None else next_state, timers)
+            if reason is not _RUNNING:
+                return reason
+        queue = self.queue
+        if changed and self.postponed:
+            queue.extendleft(reversed(self.postponed))
+            self.postponed = []
+        if plan.next_events:
+            queue.extendleft(reversed(plan.next_events))
+        if timers:
+            self._arm_timers(timers)
+        return _RUNNING
+
+    async def _enter(self, previous: Any, timers: dict[Hashable, Any]) -> Any:
+        """Run the state enter call (again, for each ``RepeatState`` it returns)."""
+        while True:
+            result = self._invoke(ENTER, previous)
+            if result.__class__ is CoroutineType:
+                result = await result
+            cls = result.__class__
+            if result is None:
+                return _RUNNING
+            if cls is Stop:
+                return self._stop(result)
+            if cls is NextState and result.state != self.state:
+                raise BadReturn("a state enter call may not change the state", result, self.state)
+            if cls is not KeepState and cls is not RepeatState and cls is not NextState:
+                raise BadReturn("bad return from state enter call", result, self.state)
+            plan = parse_actions(result.actions, self.state, enter=True)
+            if result.data is not UNCHANGED:
+                self.data = result.data
+            for reply in plan.replies:
+                reply.caller.resolve(reply.value)
+            timers.update(plan.timers)
+            if cls is not RepeatState:
+                return _RUNNING
+
+    # -- timers --------------------------------------------------------------
+
+    def _arm_timers(self, timers: dict[Hashable, Any]) -> None:
+        """Start the transition's timers; the event timeout last, and only on an empty queue."""
+        for key, action in timers.items():
+            if key is not _EVENT_KEY:
+                self._cancel_timer(key)
+                if action.time is not None:
+                    self._start_timer(key, action)
+        action = timers.get(_EVENT_KEY)
+        if action is not None and action.time is not None and not self.queue:
+            self._start_timer(_EVENT_KEY, action)
+
+    def _start_timer(self, key: Hashable, action: Any) -> None:
+        timer = _Timer(key, action)
+        self.timers[key] = timer
+        if action.time == 0:
+            self.queue.append((timer, None))
+        else:
+            fire = functools.partial(self.process.mailbox.put, (timer, None))
+            timer.handle = self.process.system.backend.call_later(action.time, fire)
+
+    def _cancel_timer(self, key: Hashable) -> None:
+        timer = self.timers.pop(key, None)
+        if timer is not None and timer.handle is not None:
+            timer.handle.cancel()
+
+    def _cancel_all_timers(self) -> None:
+        for timer in self.timers.values():
+            if timer.handle is not None:
+                timer.handle.cancel()
+        self.timers.clear()
+
+    def _now(self) -> float:
+        return self.process.system.backend.now()
