@@ -13,7 +13,6 @@ cancel scope is cancelled, so a callback that is awaiting stops there.
 from __future__ import annotations
 
 import enum
-import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,12 +24,11 @@ from ._errors import ActorExited, StartError, is_clean_exit
 from ._messages import INFO, Down, Exit, Monitor
 
 if TYPE_CHECKING:
+    from ._ref import ActorRef
     from ._system import ActorSystem
     from ._trace import TraceEvent
 
 log = structlog.get_logger("genstatem")
-
-_ids = itertools.count(1)
 
 
 class InitIgnored:
@@ -71,6 +69,41 @@ class Behaviour(Protocol):
         ...
 
 
+class Peer(Protocol):
+    """The other end of a link or a monitor: a local process or a remote proxy.
+
+    Links and monitors only ever talk to a peer through these methods, so a
+    node can stand in for a process that lives elsewhere.
+    """
+
+    @property
+    def ref(self) -> ActorRef: ...
+
+    def accept_link(self, other: Peer) -> bool:
+        """Record a link from ``other``; ``False`` if this peer is gone."""
+        ...
+
+    def drop_link(self, other: Peer) -> None:
+        """Forget the link from ``other`` (no signal)."""
+        ...
+
+    def exit_signal(self, sender: Peer, reason: Any, *, linked: bool = True) -> None:
+        """An exit signal from ``sender``; ``linked`` ones are dropped if the link is gone."""
+        ...
+
+    def accept_monitor(self, monitor: Monitor, watcher: Peer) -> bool:
+        """Be watched by ``watcher``; ``False`` if this peer is gone."""
+        ...
+
+    def drop_monitor(self, monitor: Monitor) -> None:
+        """Stop being watched through ``monitor``."""
+        ...
+
+    def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
+        """The target watched through ``monitor`` exited with ``reason``."""
+        ...
+
+
 class Status(enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
@@ -108,7 +141,7 @@ class Process:
     def __init__(self, system: ActorSystem, behaviour: Behaviour, name: Any) -> None:
         from ._ref import ActorRef
 
-        self.id = next(_ids)
+        self.id = system.next_actor_id()
         self.name = name
         self.system = system
         self.behaviour = behaviour
@@ -116,12 +149,13 @@ class Process:
         self.ref = ActorRef(self)
         self.status = Status.STARTING
         self.exit_reason: Any = None
-        self.callers: set[Caller] = set()
-        self.links: set[Process] | None = None
+        # Dicts, not sets, here: their order is insertion order, so what
+        # happens at exit is the same from run to run (the simulator replays).
+        self.callers: dict[Caller, None] = {}
+        self.links: dict[Peer, None] | None = None
         self.parent: Process | None = None
-        # monitor -> the watcher: a process, or a callback for remote watchers
-        self.monitored_by: dict[Monitor, Process] | None = None
-        self.monitoring: dict[Monitor, Process] | None = None
+        self.monitored_by: dict[Monitor, Peer] | None = None
+        self.monitoring: dict[Monitor, Peer] | None = None
         self.exit_waiters: list[Caller] | None = None
         self.tracer: Callable[[TraceEvent], None] | None = system.tracer
         self._scope: anyio.CancelScope | None = None
@@ -213,10 +247,18 @@ class Process:
         if self._scope is not None:
             self._scope.cancel()
 
-    def exit_signal(self, sender: Process, reason: Any) -> None:
-        """An exit signal through a link, with Erlang's rules for trapping."""
+    def exit_signal(self, sender: Peer, reason: Any, *, linked: bool = True) -> None:
+        """An exit signal, with Erlang's rules for trapping and the parent's privilege.
+
+        ``linked`` signals come through a link and are dropped once it is gone
+        (``unlink`` won the race); ``linked=False`` is for ``"noproc"`` on link.
+        """
         if self.status is Status.DEAD:
             return
+        if linked:
+            if not self.links or sender not in self.links:
+                return
+            del self.links[sender]
         from_parent = sender is self.parent
         trapping = self.behaviour.trap_exits
         if trapping and not from_parent:
@@ -234,27 +276,24 @@ class Process:
         self.system._forget(self)
         if self.callers:
             error = ActorExited(reason)
-            for caller in self.callers:
+            for caller in list(self.callers):
                 caller.fail(error)
             self.callers.clear()
         if self.links:
             links, self.links = self.links, None
             for other in links:
-                if other.links is not None:
-                    other.links.discard(self)
                 if notify_links:
                     other.exit_signal(self, reason)
+                else:
+                    other.drop_link(self)
         if self.monitoring:
             for monitor, target in self.monitoring.items():
-                if target.monitored_by is not None:
-                    target.monitored_by.pop(monitor, None)
+                target.drop_monitor(monitor)
             self.monitoring = None
         if self.monitored_by:
             watchers, self.monitored_by = self.monitored_by, None
             for monitor, watcher in watchers.items():
-                if watcher.monitoring is not None:
-                    watcher.monitoring.pop(monitor, None)
-                watcher.mailbox.put((INFO, Down(monitor, self.ref, reason)))
+                watcher.deliver_down(monitor, self.ref, reason)
         if self.exit_waiters:
             for waiter in self.exit_waiters:
                 waiter.resolve(reason)
@@ -273,50 +312,75 @@ class Process:
         self.exit_waiters.append(waiter)
         return await waiter.wait(None)
 
-    # -- links and monitors -------------------------------------------------
+    # -- links and monitors: this process's side --------------------------------
 
-    def link(self, other: Process) -> None:
-        """Link both ways; linking to a dead process is an exit signal ``"noproc"``."""
+    def link(self, other: Peer) -> None:
+        """Link both ways; linking to a dead actor is an exit signal ``"noproc"``."""
         if other is self:
             return
-        if other.status is Status.DEAD:
-            self.exit_signal(other, "noproc")
+        if not other.accept_link(self):
+            self.exit_signal(other, "noproc", linked=False)
             return
         if self.links is None:
-            self.links = set()
-        if other.links is None:
-            other.links = set()
-        self.links.add(other)
-        other.links.add(self)
+            self.links = {}
+        self.links[other] = None
 
-    def unlink(self, other: Process) -> None:
+    def unlink(self, other: Peer) -> None:
         """Remove the link both ways and drop any ``Exit`` from ``other`` still queued."""
         if self.links is not None:
-            self.links.discard(other)
-        if other.links is not None:
-            other.links.discard(self)
-        self._drop_queued(lambda content: isinstance(content, Exit) and content.ref == other.ref)
+            self.links.pop(other, None)
+        other.drop_link(self)
+        ref = other.ref
+        self._drop_queued(lambda content: isinstance(content, Exit) and content.ref == ref)
 
-    def monitor(self, target: Process) -> Monitor:
+    def monitor(self, target: Peer) -> Monitor:
         """Watch ``target``: exactly one ``Down`` arrives, ``"noproc"`` if it is gone."""
         monitor = Monitor()
-        if target.status is Status.DEAD:
+        if not target.accept_monitor(monitor, self):
             self.mailbox.put((INFO, Down(monitor, target.ref, "noproc")))
             return monitor
-        if target.monitored_by is None:
-            target.monitored_by = {}
         if self.monitoring is None:
             self.monitoring = {}
-        target.monitored_by[monitor] = self
         self.monitoring[monitor] = target
         return monitor
 
     def demonitor(self, monitor: Monitor) -> None:
         """Stop watching; no ``Down`` for ``monitor`` arrives after this."""
         target = self.monitoring.pop(monitor, None) if self.monitoring else None
-        if target is not None and target.monitored_by is not None:
-            target.monitored_by.pop(monitor, None)
+        if target is not None:
+            target.drop_monitor(monitor)
         self._drop_queued(lambda content: isinstance(content, Down) and content.monitor is monitor)
+
+    # -- links and monitors: the Peer side ------------------------------------------
+
+    def accept_link(self, other: Peer) -> bool:
+        if self.status is Status.DEAD:
+            return False
+        if self.links is None:
+            self.links = {}
+        self.links[other] = None
+        return True
+
+    def drop_link(self, other: Peer) -> None:
+        if self.links is not None:
+            self.links.pop(other, None)
+
+    def accept_monitor(self, monitor: Monitor, watcher: Peer) -> bool:
+        if self.status is Status.DEAD:
+            return False
+        if self.monitored_by is None:
+            self.monitored_by = {}
+        self.monitored_by[monitor] = watcher
+        return True
+
+    def drop_monitor(self, monitor: Monitor) -> None:
+        if self.monitored_by is not None:
+            self.monitored_by.pop(monitor, None)
+
+    def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
+        if self.monitoring is None or self.monitoring.pop(monitor, None) is None:
+            return  # demonitored meanwhile
+        self.mailbox.put((INFO, Down(monitor, ref, reason)))
 
     def _drop_queued(self, matches: Callable[[Any], bool]) -> None:
         items = self.mailbox.items

@@ -66,12 +66,12 @@ class ActorRef:
             raise NoProcess(f"{self!r} is not alive")
         caller = process.system.backend.new_caller()
         callers = process.callers
-        callers.add(caller)
+        callers[caller] = None
         process.mailbox.put((Call(caller), request))
         try:
             return await caller.wait(timeout)
         finally:
-            callers.discard(caller)
+            callers.pop(caller, None)
 
     async def stop(self, reason: Any = "normal", timeout: float | None = None) -> None:
         """Stop the actor as if it had returned ``Stop(reason)``; wait until it is gone.
@@ -98,13 +98,13 @@ class ActorRef:
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
         caller = process.system.backend.new_caller()
-        process.callers.add(caller)
+        process.callers[caller] = None
         process.mailbox.put((SYSTEM, GetState(caller)))
         try:
             result: tuple[Any, Any] = await caller.wait(timeout)
             return result
         finally:
-            process.callers.discard(caller)
+            process.callers.pop(caller, None)
 
     async def wait_exit(self) -> Any:
         """Wait until the actor has exited and return its reason (at once if it has)."""

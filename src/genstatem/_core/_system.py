@@ -43,6 +43,7 @@ class ActorSystem:
         self._backend: Backend | None = None
         self._context_token: Token[ActorSystem | None] | None = None
         self._closing = False
+        self._last_actor_id = 0
 
     @property
     def backend(self) -> Backend:
@@ -119,6 +120,11 @@ class ActorSystem:
         self._task_group.start_soon(process.main, arg, started)
         result: ActorRef | None = await started.wait(None)
         return result
+
+    def next_actor_id(self) -> int:
+        """A fresh actor id, unique in this system (and the same from run to run)."""
+        self._last_actor_id += 1
+        return self._last_actor_id
 
     def whereis(self, name: Any) -> ActorRef | None:
         """The live actor registered under ``name``, or ``None``."""
