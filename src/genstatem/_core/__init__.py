@@ -13,6 +13,8 @@ from ._api import whereis as whereis
 from ._backend import Caller as Caller
 from ._context import current_system as current_system
 from ._context import get_system as get_system
+from ._distribution import Distribution as Distribution
+from ._distribution import Network as Network
 from ._errors import ActorError as ActorError
 from ._errors import ActorExited as ActorExited
 from ._errors import AlreadyStarted as AlreadyStarted
@@ -35,6 +37,7 @@ from ._messages import SystemMessage as SystemMessage
 from ._process import IGNORED as IGNORED
 from ._process import InitIgnored as InitIgnored
 from ._process import InitStopped as InitStopped
+from ._process import Peer as Peer
 from ._process import Process as Process
 from ._ref import ActorRef as ActorRef
 from ._system import ActorSystem as ActorSystem

@@ -32,7 +32,7 @@ class Caller:
     Replying twice, or after the caller gave up, does nothing.
     """
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)
 
     def resolve(self, value: Any) -> None:
         """Complete the call with ``value`` (first answer wins)."""

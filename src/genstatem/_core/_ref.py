@@ -11,7 +11,7 @@ from ._messages import CAST, INFO, SYSTEM, Call, GetState, StopRequest
 from ._trace import Tracer, log_trace
 
 if TYPE_CHECKING:
-    from ._process import Process
+    from ._process import Peer, Process
 
 
 class ActorRef:
@@ -25,6 +25,15 @@ class ActorRef:
 
     def __init__(self, process: Process) -> None:
         self._process = process
+
+    @property
+    def node(self) -> str:
+        """The node the actor lives on."""
+        return self._process.system.node
+
+    def _peer(self) -> Peer:
+        """What links and monitors talk to: the process itself (a proxy for remote refs)."""
+        return self._process
 
     @property
     def alive(self) -> bool:

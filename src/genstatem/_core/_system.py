@@ -13,8 +13,9 @@ from anyio.abc import TaskGroup
 
 from ._backend import Backend, current_backend
 from ._context import current_system
+from ._distribution import Distribution, Network
 from ._errors import AlreadyStarted, NoProcess
-from ._process import Behaviour, Process
+from ._process import Behaviour, Peer, Process
 from ._ref import ActorRef
 from ._trace import Tracer
 
@@ -30,13 +31,26 @@ class ActorSystem:
     actor (``start_link``, supervisors) is stopped by its parent, not directly.
 
     Args:
+        node: this system's node name, as other nodes address it.
+        network: a network to join as ``node`` (``genstatem.net``); actors on
+            other nodes are then reached with ``remote``.
         shutdown_timeout: seconds each actor gets to stop on exit.
         tracer: a tracer every actor started here gets (see ``ActorRef.trace``).
     """
 
-    def __init__(self, *, shutdown_timeout: float = 5.0, tracer: Tracer | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        node: str = "local",
+        network: Network | None = None,
+        shutdown_timeout: float = 5.0,
+        tracer: Tracer | None = None,
+    ) -> None:
+        self.node = node
+        self.network = network
         self.shutdown_timeout = shutdown_timeout
         self.tracer = tracer
+        self._distribution: Distribution | None = None
         self._processes: dict[int, Process] = {}
         self._names: dict[Any, Process] = {}
         self._task_group: TaskGroup | None = None
@@ -62,6 +76,12 @@ class ActorSystem:
         self._task_group = task_group
         self._backend = current_backend(task_group)
         self._context_token = current_system.set(self)
+        if self.network is not None:
+            try:
+                self._distribution = await self.network.attach(self)
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
         return self
 
     async def __aexit__(
@@ -74,6 +94,10 @@ class ActorSystem:
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_all()
+            if self._distribution is not None:
+                # outside the shield: the network's own task groups were entered outside it too
+                distribution, self._distribution = self._distribution, None
+                await distribution.stop()
         finally:
             self._task_group.cancel_scope.cancel()
             await self._task_group.__aexit__(None, None, None)
@@ -138,11 +162,36 @@ class ActorSystem:
             NoProcess: no actor is registered under that name.
         """
         if isinstance(target, ActorRef):
-            return target._process
+            peer = target._peer()
+            if not isinstance(peer, Process):
+                raise NoProcess(f"{target!r} is on another node")
+            return peer
         process = self._names.get(target)
         if process is None:
             raise NoProcess(f"no actor is registered as {target!r}")
         return process
+
+    def peer(self, ref: ActorRef) -> Peer:
+        """What links and monitors talk to for ``ref``: its process, or a remote proxy."""
+        return ref._peer()
+
+    def process_by_id(self, actor_id: int) -> Process | None:
+        """The live process with this id, if any."""
+        return self._processes.get(actor_id)
+
+    def remote(self, node: str, name: Any) -> ActorRef:
+        """A ref to the actor registered as ``name`` on ``node``.
+
+        Raises:
+            RuntimeError: this system is not on a network.
+        """
+        if node == self.node:
+            process = self._names.get(name)
+            if process is not None:
+                return process.ref
+        if self._distribution is None:
+            raise RuntimeError(f"ActorSystem(node={self.node!r}) is not on a network: pass network=")
+        return self._distribution.remote_ref(node, name)
 
     def actors(self) -> list[ActorRef]:
         """Every live actor, oldest first."""

@@ -98,17 +98,17 @@ class GenStateMachine:
     def link(self, ref: ActorRef) -> None:
         """Link to ``ref`` both ways; a dead actor sends exit signal ``"noproc"``."""
         me = self._engine.process
-        me.link(me.system.resolve(ref))
+        me.link(me.system.peer(ref))
 
     def unlink(self, ref: ActorRef) -> None:
         """Remove the link; an ``Exit`` from it still queued is dropped."""
         me = self._engine.process
-        me.unlink(me.system.resolve(ref))
+        me.unlink(me.system.peer(ref))
 
     def monitor(self, ref: ActorRef) -> Monitor:
         """Watch ``ref``: one ``Info`` event with ``Down(monitor, ref, reason)`` arrives when it exits."""
         me = self._engine.process
-        return me.monitor(me.system.resolve(ref))
+        return me.monitor(me.system.peer(ref))
 
     def demonitor(self, monitor: Monitor) -> None:
         """Stop watching; no ``Down`` for ``monitor`` arrives after this returns."""
