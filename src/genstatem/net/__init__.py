@@ -1,0 +1,60 @@
+"""Talking to other nodes: networks, remote refs, the wire codec and framing.
+
+``ActorSystem(node="a", network=MemoryNetwork())`` joins a network; actors
+elsewhere are reached with ``system.remote(node, name)``. ``Codec`` turns
+messages into msgpack bytes and back, for plain data and the classes
+registered with it (``register``); ``encode_frame`` and ``FrameDecoder``
+carry those bytes over a stream as length-prefixed, versioned frames.
+"""
+
+from ._codec import DEFAULT_MAX_DEPTH as DEFAULT_MAX_DEPTH
+from ._codec import DEFAULT_MAX_SIZE as DEFAULT_MAX_SIZE
+from ._codec import MAX_TYPE_ID as MAX_TYPE_ID
+from ._codec import Codec as Codec
+from ._codec import DecodeError as DecodeError
+from ._codec import EncodeError as EncodeError
+from ._frames import DEFAULT_MAX_FRAME_SIZE as DEFAULT_MAX_FRAME_SIZE
+from ._frames import FRAME_HEADER_SIZE as FRAME_HEADER_SIZE
+from ._frames import FRAME_MAGIC as FRAME_MAGIC
+from ._frames import FRAME_VERSION as FRAME_VERSION
+from ._frames import MAX_FRAME_SIZE_LIMIT as MAX_FRAME_SIZE_LIMIT
+from ._frames import FrameDecoder as FrameDecoder
+from ._frames import FrameError as FrameError
+from ._frames import FrameStatistics as FrameStatistics
+from ._frames import encode_frame as encode_frame
+from ._memory import MemoryNetwork as MemoryNetwork
+from ._memory import MemoryTransport as MemoryTransport
+from ._node import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
+from ._node import Node as Node
+from ._node import RemoteRef as RemoteRef
+from ._registry import TypeRegistry as TypeRegistry
+from ._registry import register as register
+from ._transport import Transport as Transport
+from ._wire import RemoteError as RemoteError
+
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_MAX_SIZE",
+    "FIRST_USER_TYPE_ID",
+    "FRAME_HEADER_SIZE",
+    "FRAME_MAGIC",
+    "FRAME_VERSION",
+    "MAX_FRAME_SIZE_LIMIT",
+    "MAX_TYPE_ID",
+    "Codec",
+    "DecodeError",
+    "EncodeError",
+    "FrameDecoder",
+    "FrameError",
+    "FrameStatistics",
+    "MemoryNetwork",
+    "MemoryTransport",
+    "Node",
+    "RemoteError",
+    "RemoteRef",
+    "Transport",
+    "TypeRegistry",
+    "encode_frame",
+    "register",
+]

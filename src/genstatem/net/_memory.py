@@ -1,0 +1,142 @@
+"""The in-memory network: nodes in one process, connected at once, never lossy.
+
+Frames still go through each node's codec, so a message that could not
+cross a real network fails here too, at the sender.
+"""
+
+from __future__ import annotations
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._core import ActorSystem
+from ._codec import Codec
+from ._node import Node
+from ._registry import default_registry
+from ._transport import FrameHandler, PeerHandler
+
+
+class MemoryNetwork:
+    """Joins the ActorSystems of one process: ``ActorSystem(node="a", network=net)``.
+
+    Args:
+        buffer_frames: frames each node may have waiting for delivery before
+            further sends to it are dropped (backpressure: see ``drain``).
+    """
+
+    def __init__(self, *, buffer_frames: int = 100_000) -> None:
+        self.buffer_frames = buffer_frames
+        self._endpoints: dict[str, MemoryTransport] = {}
+        # A connection's epoch: frames sent before a disconnect are not delivered after it.
+        self._epochs: dict[frozenset[str], int] = {}
+
+    def epoch(self, a: str, b: str) -> int:
+        return self._epochs.get(frozenset((a, b)), 0)
+
+    async def attach(self, system: ActorSystem) -> Node:
+        """Join ``system`` as ``system.node``; used by ``ActorSystem(network=...)``."""
+        codec = Codec()
+        default_registry.install(codec)
+        node = Node(system, MemoryTransport(self), codec)
+        await node.start()
+        return node
+
+    def disconnect(self, a: str, b: str) -> None:
+        """Cut the connection between nodes ``a`` and ``b``: frames in flight are lost, both see it.
+
+        The next frame either sends connects them again.
+        """
+        pair = frozenset((a, b))
+        self._epochs[pair] = self._epochs.get(pair, 0) + 1
+        for node, peer in ((a, b), (b, a)):
+            endpoint = self._endpoints.get(node)
+            if endpoint is not None:
+                endpoint._connected.discard(peer)
+                endpoint._on_peer_down(peer)
+
+    def _leave(self, endpoint: MemoryTransport) -> None:
+        self._endpoints.pop(endpoint.node, None)
+        for other in self._endpoints.values():
+            if endpoint.node in other._connected:
+                self.disconnect(other.node, endpoint.node)
+
+
+class MemoryTransport:
+    """One node's end of a :class:`MemoryNetwork` (the ``Transport`` protocol)."""
+
+    def __init__(self, network: MemoryNetwork) -> None:
+        self.network = network
+        self.node = ""
+        self._on_frame: FrameHandler = _ignore_frame
+        self._on_peer_up: PeerHandler = _ignore_peer
+        self._on_peer_down: PeerHandler = _ignore_peer
+        self._inbox: tuple[
+            MemoryObjectSendStream[tuple[str, int, bytes]], MemoryObjectReceiveStream[tuple[str, int, bytes]]
+        ]
+        self._task_group: TaskGroup | None = None
+        self._connected: set[str] = set()
+        self._room = anyio.Event()
+
+    async def start(
+        self, node: str, on_frame: FrameHandler, on_peer_up: PeerHandler, on_peer_down: PeerHandler
+    ) -> None:
+        if node in self.network._endpoints:
+            raise ValueError(f"a node named {node!r} is already on this network")
+        self.node = node
+        self._on_frame, self._on_peer_up, self._on_peer_down = on_frame, on_peer_up, on_peer_down
+        self._inbox = anyio.create_memory_object_stream[tuple[str, int, bytes]](self.network.buffer_frames)
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(self._deliver)
+        self.network._endpoints[node] = self
+
+    async def _deliver(self) -> None:
+        async with self._inbox[1] as inbox:
+            async for peer, epoch, frame in inbox:
+                if epoch == self.network.epoch(self.node, peer):
+                    self._on_frame(peer, frame)
+                self._room.set()
+
+    def _connect(self, other: MemoryTransport) -> None:
+        if other.node not in self._connected:
+            self._connected.add(other.node)
+            other._connected.add(self.node)
+            self._on_peer_up(other.node)
+            other._on_peer_up(self.node)
+
+    def send(self, peer: str, frame: bytes) -> bool:
+        other = self.network._endpoints.get(peer)
+        if other is None:
+            return True  # nobody there: lost, as on a real network
+        self._connect(other)
+        try:
+            other._inbox[0].send_nowait((self.node, self.network.epoch(self.node, peer), frame))
+        except anyio.WouldBlock:
+            return False
+        return True
+
+    async def drain(self, peer: str) -> None:
+        other = self.network._endpoints.get(peer)
+        while other is not None and other._inbox[0].statistics().current_buffer_used >= self.network.buffer_frames:
+            other._room = anyio.Event()
+            await other._room.wait()
+
+    def disconnect(self, peer: str) -> None:
+        self.network.disconnect(self.node, peer)
+
+    async def stop(self) -> None:
+        self.network._leave(self)
+        self._inbox[0].close()
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+            await self._task_group.__aexit__(None, None, None)
+            self._task_group = None
+
+
+def _ignore_frame(peer: str, frame: bytes) -> None:
+    del peer, frame
+
+
+def _ignore_peer(peer: str) -> None:
+    del peer

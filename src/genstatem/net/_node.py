@@ -1,0 +1,590 @@
+"""A node: one ActorSystem's side of the distribution protocol.
+
+Local actors reach remote ones through ``RemoteRef`` (a kind of
+``ActorRef``); links and monitors across nodes go through proxies that
+implement the core's ``Peer`` protocol, so the core treats a remote actor
+like a local one. When the connection to a node is lost, every link and
+monitor across it fires with ``"noconnection"`` and every call waiting on
+it fails, as in Erlang.
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import structlog
+
+from .._core import (
+    CAST,
+    INFO,
+    SYSTEM,
+    ActorExited,
+    ActorRef,
+    ActorSystem,
+    Call,
+    Caller,
+    GetState,
+    Monitor,
+    NoProcess,
+    Process,
+    StopRequest,
+)
+from ._codec import Codec, DecodeError
+from ._transport import Transport
+from ._wire import (
+    WIRE_MESSAGES,
+    Address,
+    CallMsg,
+    DemonitorMsg,
+    DownMsg,
+    ExitMsg,
+    FailMsg,
+    GetStateMsg,
+    LinkMsg,
+    MonitorMsg,
+    RemoteError,
+    ReplyMsg,
+    SendMsg,
+    StopMsg,
+    UnlinkMsg,
+)
+
+log = structlog.get_logger("genstatem.net")
+
+FIRST_USER_TYPE_ID = 1000
+"""Type ids below this are genstatem's own; register yours from here up."""
+
+_REF_TYPE_ID = 100
+_REMOTE_REF_TYPE_ID = 101
+_CALLER_TYPE_ID = 102
+
+
+def wire_reason(reason: Any) -> Any:
+    """An exit reason as data: exceptions become :class:`RemoteError`."""
+    if isinstance(reason, BaseException):
+        return RemoteError(type(reason).__qualname__, str(reason))
+    return reason
+
+
+class RemoteRef(ActorRef):
+    """A ref to an actor on another node; used exactly like a local ``ActorRef``.
+
+    ``alive`` is ``True`` until this node learns the actor is gone (a call
+    answered ``NoProcess``, a ``Down``, or the connection lost).
+    """
+
+    __slots__ = ("_address", "_node")
+
+    def __init__(self, node: Node, address: Address) -> None:
+        self._node = node
+        self._address = address
+
+    @property
+    def alive(self) -> bool:
+        return self._node.believes_alive(self._address)
+
+    def _peer(self) -> Any:
+        return self._node.peer_for(self)
+
+    @property
+    def name(self) -> Any:
+        return self._address.name
+
+    @property
+    def node(self) -> str:
+        """The node the actor lives on."""
+        return self._address.node
+
+    def __repr__(self) -> str:
+        address = self._address
+        who = f"#{address.pid}" if address.pid is not None else ""
+        named = f" {address.name!r}" if address.name is not None else ""
+        return f"<ActorRef {who}{named} @{address.node}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteRef) and other._address == self._address
+
+    def __hash__(self) -> int:
+        return hash(self._address)
+
+    def cast(self, msg: Any) -> None:
+        self._node.send(SendMsg(self._address, False, msg))
+
+    def send(self, msg: Any) -> None:
+        self._node.send(SendMsg(self._address, True, msg))
+
+    async def call(self, request: Any, timeout: float | None = 5.0) -> Any:
+        return await self._node.request(
+            self._address, lambda call_id: CallMsg(self._address, request, call_id), timeout
+        )
+
+    async def stop(self, reason: Any = "normal", timeout: float | None = None) -> None:
+        try:
+            await self._node.request(self._address, lambda call_id: StopMsg(self._address, reason, call_id), timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{self!r} did not stop within {timeout}s") from exc
+
+    async def get_state(self, timeout: float | None = 5.0) -> tuple[Any, Any]:
+        state: tuple[Any, Any] = await self._node.request(
+            self._address, lambda call_id: GetStateMsg(self._address, call_id), timeout
+        )
+        return state
+
+    async def wait_exit(self) -> Any:
+        return await self._node.wait_exit(self._address)
+
+    def trace(self, enabled: bool = True, *, tracer: Any = None) -> None:
+        raise NotImplementedError("tracing is set on the actor's own node")
+
+
+class _RemoteCaller(Caller):
+    """The reply handle of a call that came from another node: answers go back over the wire."""
+
+    __slots__ = ("_call_id", "_done", "_node", "_peer", "_process")
+
+    def __init__(self, node: Node, peer: str, call_id: int, process: Process | None) -> None:
+        self._node = node
+        self._peer = peer
+        self._call_id = call_id
+        self._process = process
+        self._done = False
+
+    def resolve(self, value: Any) -> None:
+        if not self._finish():
+            self._node.send_to(self._peer, ReplyMsg(self._call_id, value))
+
+    def fail(self, error: BaseException) -> None:
+        if not self._finish():
+            reason = error.reason if isinstance(error, ActorExited) else error
+            self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(reason)))
+
+    def _finish(self) -> bool:
+        done, self._done = self._done, True
+        if self._process is not None:
+            self._process.callers.pop(self, None)
+        return done
+
+    async def wait(self, timeout: float | None) -> Any:
+        raise RuntimeError("a remote caller is answered, not awaited")
+
+
+class _RemotePeer:
+    """A remote actor as the core's links and monitors see it (the ``Peer`` protocol)."""
+
+    __slots__ = ("address", "linked", "monitors", "node", "ref")
+
+    def __init__(self, node: Node, address: Address) -> None:
+        self.node = node
+        self.address = address
+        self.ref = RemoteRef(node, address)
+        self.linked: dict[Process, None] = {}
+        self.monitors: dict[Monitor, int] = {}
+
+    def accept_link(self, other: Any) -> bool:
+        self.linked[other] = None
+        self.node.send_to(self.address.node, LinkMsg(other.id, self.address))
+        return True
+
+    def drop_link(self, other: Any) -> None:
+        if self.linked.pop(other, 0) is None:
+            self.node.send_to(self.address.node, UnlinkMsg(other.id, self.address))
+
+    def exit_signal(self, sender: Any, reason: Any, *, linked: bool = True) -> None:
+        self.linked.pop(sender, None)
+        from_address = Address(self.node.name, sender.id, sender.name)
+        self.node.send_to(self.address.node, ExitMsg(from_address, self.address, wire_reason(reason), linked))
+
+    def accept_monitor(self, monitor: Monitor, watcher: Any) -> bool:
+        monitor_id = self.node.watch(self, monitor, watcher)
+        self.monitors[monitor] = monitor_id
+        return True
+
+    def drop_monitor(self, monitor: Monitor) -> None:
+        monitor_id = self.monitors.pop(monitor, None)
+        if monitor_id is not None:
+            self.node.unwatch(self.address.node, monitor_id)
+
+    def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
+        raise AssertionError("a remote actor never watches through a local proxy")
+
+
+class _RemoteWatcher:
+    """A monitor set by another node on a local actor: its ``Down`` goes back over the wire."""
+
+    __slots__ = ("monitor_id", "node", "peer", "target")
+
+    def __init__(self, node: Node, peer: str, monitor_id: int, target: Process) -> None:
+        self.node = node
+        self.peer = peer
+        self.monitor_id = monitor_id
+        self.target = target
+
+    @property
+    def ref(self) -> ActorRef:
+        return self.target.ref
+
+    def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
+        self.node.forget_watcher(self.peer, self.monitor_id)
+        address = Address(self.node.name, self.target.id, self.target.name)
+        self.node.send_to(self.peer, DownMsg(self.monitor_id, address, wire_reason(reason)))
+
+    def accept_link(self, other: Any) -> bool:
+        raise AssertionError("a remote watcher is not a link end")
+
+    def drop_link(self, other: Any) -> None:
+        raise AssertionError("a remote watcher is not a link end")
+
+    def exit_signal(self, sender: Any, reason: Any, *, linked: bool = True) -> None:
+        raise AssertionError("a remote watcher is not a link end")
+
+    def accept_monitor(self, monitor: Monitor, watcher: Any) -> bool:
+        raise AssertionError("a remote watcher is never watched")
+
+    def drop_monitor(self, monitor: Monitor) -> None:
+        raise AssertionError("a remote watcher is never watched")
+
+
+class Node:
+    """Runs the distribution protocol for one ``ActorSystem`` over a transport.
+
+    It is the system's ``Distribution``: built by a network's ``attach``.
+    """
+
+    def __init__(self, system: ActorSystem, transport: Transport, codec: Codec) -> None:
+        self.system = system
+        self.name: str = system.node
+        self.transport = transport
+        self.codec = codec
+        self._ids = itertools.count(1)
+        self._pending: dict[int, tuple[str, Caller]] = {}
+        self._exported: weakref.WeakValueDictionary[int, Caller] = weakref.WeakValueDictionary()
+        self._export_ids: weakref.WeakKeyDictionary[Caller, int] = weakref.WeakKeyDictionary()
+        self._peers: dict[tuple[str, int | None, Any], _RemotePeer] = {}
+        self._watching: dict[int, tuple[_RemotePeer, Monitor, Any]] = {}
+        self._watchers: dict[tuple[str, int], tuple[Process, Monitor]] = {}
+        self._exit_waiters: dict[int, tuple[str, Caller]] = {}
+        self._known_dead: set[Address] = set()
+        self._register_codec()
+
+    # -- set-up ------------------------------------------------------------------
+
+    def _register_codec(self) -> None:
+        for type_id, cls in enumerate(WIRE_MESSAGES, start=1):
+            self.codec.register(cls, type_id)
+        self.codec.register_custom(ActorRef, _REF_TYPE_ID, self._encode_ref, self._decode_ref)
+        self.codec.register_custom(RemoteRef, _REMOTE_REF_TYPE_ID, self._encode_ref, self._decode_ref)
+        for offset, caller_type in enumerate(_caller_types()):
+            self.codec.register_custom(caller_type, _CALLER_TYPE_ID + offset, self._encode_caller, self._decode_caller)
+
+    async def start(self) -> None:
+        await self.transport.start(self.name, self.on_frame, self.on_peer_up, self.on_peer_down)
+
+    async def stop(self) -> None:
+        await self.transport.stop()
+
+    # -- refs --------------------------------------------------------------------
+
+    def remote_ref(self, node: str, name: Any) -> ActorRef:
+        """A ref to the actor registered as ``name`` on ``node``."""
+        if node == self.name:
+            local = self.system.whereis(name)
+            if local is not None:
+                return local
+        return RemoteRef(self, Address(node, None, name))
+
+    def believes_alive(self, address: Address) -> bool:
+        return address not in self._known_dead
+
+    def peer_for(self, ref: RemoteRef) -> _RemotePeer:
+        key = (ref._address.node, ref._address.pid, ref._address.name)
+        peer = self._peers.get(key)
+        if peer is None:
+            peer = self._peers[key] = _RemotePeer(self, ref._address)
+        return peer
+
+    def _encode_ref(self, ref: ActorRef) -> Any:
+        if isinstance(ref, RemoteRef):
+            address = ref._address
+            return [address.node, address.pid, address.name]
+        process = self.system.resolve(ref)
+        return [self.name, process.id, process.name]
+
+    def _decode_ref(self, data: Any) -> ActorRef:
+        node, pid, name = data
+        if node == self.name and pid is not None:
+            process = self.system.process_by_id(pid)
+            if process is not None:
+                return process.ref
+        return RemoteRef(self, Address(node, pid, name))
+
+    def _encode_caller(self, caller: Caller) -> Any:
+        if isinstance(caller, _RemoteCaller):
+            return [caller._peer, caller._call_id]
+        export_id = self._export_ids.get(caller)
+        if export_id is None:
+            export_id = next(self._ids)
+            self._exported[export_id] = caller
+            self._export_ids[caller] = export_id
+        return [self.name, export_id]
+
+    def _decode_caller(self, data: Any) -> Caller:
+        node, call_id = data
+        if node == self.name:
+            pending = self._pending.get(call_id)
+            if pending is not None:
+                return pending[1]
+            exported = self._exported.get(call_id)
+            if exported is not None:
+                return exported
+        return _RemoteCaller(self, node, call_id, None)
+
+    # -- sending -----------------------------------------------------------------
+
+    def send(self, message: SendMsg) -> None:
+        self.send_to(message.to.node, message)
+
+    def send_to(self, node: str, message: Any) -> None:
+        """Encode ``message`` (``EncodeError`` here, at the sender) and hand it to the transport."""
+        frame = self.codec.encode(message)
+        if node == self.name:
+            self.on_frame(node, frame)
+        elif not self.transport.send(node, frame):
+            log.warning("send buffer full; message dropped", peer=node, message=type(message).__name__)
+
+    async def request(self, address: Address, build: Callable[[int], Any], timeout: float | None) -> Any:
+        """Send a message that expects an answer, and wait for it."""
+        call_id = next(self._ids)
+        caller = self.system.backend.new_caller()
+        self._pending[call_id] = (address.node, caller)
+        try:
+            self.send_to(address.node, build(call_id))
+            return await caller.wait(timeout)
+        except NoProcess:
+            self._known_dead.add(address)
+            raise
+        finally:
+            self._pending.pop(call_id, None)
+
+    def watch(self, peer: _RemotePeer, monitor: Monitor, watcher: Any) -> int:
+        monitor_id = next(self._ids)
+        self._watching[monitor_id] = (peer, monitor, watcher)
+        self.send_to(peer.address.node, MonitorMsg(watcher.id, peer.address, monitor_id))
+        return monitor_id
+
+    def unwatch(self, node: str, monitor_id: int) -> None:
+        if self._watching.pop(monitor_id, None) is not None:
+            self.send_to(node, DemonitorMsg(monitor_id))
+
+    def forget_watcher(self, peer: str, monitor_id: int) -> None:
+        self._watchers.pop((peer, monitor_id), None)
+
+    async def wait_exit(self, address: Address) -> Any:
+        monitor_id = next(self._ids)
+        caller = self.system.backend.new_caller()
+        self._exit_waiters[monitor_id] = (address.node, caller)
+        try:
+            self.send_to(address.node, MonitorMsg(0, address, monitor_id))
+            return await caller.wait(None)
+        finally:
+            self._exit_waiters.pop(monitor_id, None)
+
+    # -- receiving ---------------------------------------------------------------
+
+    def on_frame(self, peer: str, frame: bytes) -> None:
+        try:
+            message = self.codec.decode(frame)
+        except DecodeError as exc:
+            log.warning("undecodable message dropped; closing the connection", peer=peer, reason=str(exc))
+            self.transport.disconnect(peer)
+            return
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            log.warning("unexpected message dropped; closing the connection", peer=peer, type=type(message).__name__)
+            self.transport.disconnect(peer)
+            return
+        handler(self, peer, message)
+
+    def _target(self, address: Address) -> Process | None:
+        if address.node != self.name:
+            return None
+        if address.pid is not None:
+            return self.system.process_by_id(address.pid)
+        ref = self.system.whereis(address.name)
+        return None if ref is None else self.system.resolve(ref)
+
+    def _on_send(self, peer: str, message: SendMsg) -> None:
+        process = self._target(message.to)
+        if process is not None and process.alive:
+            process.mailbox.put((INFO if message.info else CAST, message.msg))
+
+    def _on_call(self, peer: str, message: CallMsg) -> None:
+        process = self._target(message.to)
+        if process is None or not process.alive:
+            self.send_to(peer, FailMsg(message.call_id, "noproc"))
+            return
+        caller = _RemoteCaller(self, peer, message.call_id, process)
+        process.callers[caller] = None
+        process.mailbox.put((Call(caller), message.request))
+
+    def _on_get_state(self, peer: str, message: GetStateMsg) -> None:
+        process = self._target(message.to)
+        if process is None or not process.alive:
+            self.send_to(peer, FailMsg(message.call_id, "noproc"))
+            return
+        caller = _RemoteCaller(self, peer, message.call_id, process)
+        process.callers[caller] = None
+        process.mailbox.put((SYSTEM, GetState(caller)))
+
+    def _on_stop(self, peer: str, message: StopMsg) -> None:
+        process = self._target(message.to)
+        if process is None or not process.alive:
+            self.send_to(peer, FailMsg(message.call_id, "noproc"))
+            return
+        if process.exit_waiters is None:
+            process.exit_waiters = []
+        process.exit_waiters.append(_RemoteCaller(self, peer, message.call_id, None))
+        process.mailbox.put((SYSTEM, StopRequest(message.reason)))
+
+    def _on_reply(self, peer: str, message: ReplyMsg) -> None:
+        pending = self._pending.pop(message.call_id, None)
+        caller = pending[1] if pending is not None else self._exported.pop(message.call_id, None)
+        if caller is not None:
+            caller.resolve(message.value)
+
+    def _on_fail(self, peer: str, message: FailMsg) -> None:
+        pending = self._pending.pop(message.call_id, None)
+        if pending is None:
+            return
+        if message.kind == "noproc":
+            pending[1].fail(NoProcess("the actor is not alive on its node"))
+        else:
+            pending[1].fail(ActorExited(message.reason))
+
+    def _on_link(self, peer: str, message: LinkMsg) -> None:
+        remote = self._peer(peer, message.from_pid)
+        process = self._target(message.to)
+        if process is None or not process.accept_link(remote):
+            self.send_to(peer, ExitMsg(message.to, Address(peer, message.from_pid), "noproc", linked=False))
+            return
+        remote.linked[process] = None
+
+    def _on_unlink(self, peer: str, message: UnlinkMsg) -> None:
+        process = self._target(message.to)
+        if process is not None:
+            remote = self._peer(peer, message.from_pid)
+            remote.linked.pop(process, None)
+            process.drop_link(remote)
+
+    def _on_exit(self, peer: str, message: ExitMsg) -> None:
+        process = self._target(message.to)
+        if process is None:
+            return
+        remote = self._linked_peer(process, message.sender)
+        remote.linked.pop(process, None)
+        if not message.linked:
+            process.drop_link(remote)
+        process.exit_signal(remote, message.reason, linked=message.linked)
+
+    def _linked_peer(self, process: Process, sender: Address) -> _RemotePeer:
+        """The proxy ``process`` knows ``sender`` by: linked by id, or by registered name."""
+        by_name = self._peers.get((sender.node, None, sender.name)) if sender.name is not None else None
+        if by_name is not None and process.links and by_name in process.links:
+            return by_name
+        return self._peer(sender.node, sender.pid if sender.pid is not None else 0)
+
+    def _on_monitor(self, peer: str, message: MonitorMsg) -> None:
+        process = self._target(message.to)
+        if process is None or not process.alive:
+            self.send_to(peer, DownMsg(message.monitor_id, message.to, "noproc"))
+            return
+        monitor = Monitor()
+        process.accept_monitor(monitor, _RemoteWatcher(self, peer, message.monitor_id, process))
+        self._watchers[(peer, message.monitor_id)] = (process, monitor)
+
+    def _on_demonitor(self, peer: str, message: DemonitorMsg) -> None:
+        watched = self._watchers.pop((peer, message.monitor_id), None)
+        if watched is not None:
+            watched[0].drop_monitor(watched[1])
+
+    def _on_down(self, peer: str, message: DownMsg) -> None:
+        self._known_dead.add(message.target)
+        waiter = self._exit_waiters.pop(message.monitor_id, None)
+        if waiter is not None:
+            waiter[1].resolve(message.reason)
+            return
+        watching = self._watching.pop(message.monitor_id, None)
+        if watching is not None:
+            remote, monitor, watcher = watching
+            remote.monitors.pop(monitor, None)
+            watcher.deliver_down(monitor, remote.ref, message.reason)
+
+    _handlers: ClassVar[dict[type, Callable[[Node, str, Any], None]]] = {
+        SendMsg: _on_send,
+        CallMsg: _on_call,
+        GetStateMsg: _on_get_state,
+        StopMsg: _on_stop,
+        ReplyMsg: _on_reply,
+        FailMsg: _on_fail,
+        LinkMsg: _on_link,
+        UnlinkMsg: _on_unlink,
+        ExitMsg: _on_exit,
+        MonitorMsg: _on_monitor,
+        DemonitorMsg: _on_demonitor,
+        DownMsg: _on_down,
+    }
+
+    def _peer(self, node: str, pid: int) -> _RemotePeer:
+        key = (node, pid, None)
+        peer = self._peers.get(key)
+        if peer is None:
+            peer = self._peers[key] = _RemotePeer(self, Address(node, pid))
+        return peer
+
+    # -- connections ---------------------------------------------------------------
+
+    def on_peer_up(self, peer: str) -> None:
+        log.info("node connected", node=self.name, peer=peer)
+
+    def on_peer_down(self, peer: str) -> None:
+        """The connection to ``peer`` is lost: everything across it fires ``"noconnection"``."""
+        log.warning("node connection lost", node=self.name, peer=peer)
+        lost = ActorExited("noconnection")
+        for call_id, (node, caller) in list(self._pending.items()):
+            if node == peer:
+                del self._pending[call_id]
+                caller.fail(lost)
+        for monitor_id, (node, caller) in list(self._exit_waiters.items()):
+            if node == peer:
+                del self._exit_waiters[monitor_id]
+                caller.resolve("noconnection")
+        for monitor_id, (remote, monitor, watcher) in list(self._watching.items()):
+            if remote.address.node == peer:
+                del self._watching[monitor_id]
+                remote.monitors.pop(monitor, None)
+                watcher.deliver_down(monitor, remote.ref, "noconnection")
+        for key, remote in list(self._peers.items()):
+            if remote.address.node == peer:
+                del self._peers[key]
+                for process in list(remote.linked):
+                    process.exit_signal(remote, "noconnection")
+                remote.linked.clear()
+        for watch_key, (process, monitor) in list(self._watchers.items()):
+            if watch_key[0] == peer:
+                del self._watchers[watch_key]
+                process.drop_monitor(monitor)
+
+
+def _caller_types() -> list[type[Caller]]:
+    """The reply handles a message may carry: the runtime's own, then remote ones.
+
+    Every node must number them alike, so only genstatem's own classes count,
+    in a fixed order; a reply handle of any other class cannot cross nodes.
+    """
+    core = sorted(
+        (cls for cls in Caller.__subclasses__() if cls.__module__ == Caller.__module__),
+        key=lambda cls: cls.__qualname__,
+    )
+    return [*core, _RemoteCaller]

@@ -1,0 +1,58 @@
+"""What a node needs from a network: carry opaque frames between named nodes.
+
+A transport moves bytes; the node above it encodes and decodes messages and
+runs the distribution protocol (links, monitors, calls across nodes). Three
+transports implement this: in memory, simulated (``genstatem.testing``), and
+TCP. Frames from one node to another arrive in the order sent, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+FrameHandler = Callable[[str, bytes], None]
+"""``handler(peer_node, frame)``: called for each frame that arrives, in order."""
+
+PeerHandler = Callable[[str], None]
+"""``handler(peer_node)``: called when a connection to ``peer_node`` comes up or is lost."""
+
+
+class Transport(Protocol):
+    """One node's endpoint on a network."""
+
+    async def start(
+        self,
+        node: str,
+        on_frame: FrameHandler,
+        on_peer_up: PeerHandler,
+        on_peer_down: PeerHandler,
+    ) -> None:
+        """Join the network as ``node``; from now on arriving frames go to ``on_frame``.
+
+        ``on_peer_down(peer)`` is called once when a working connection to
+        ``peer`` is lost (every frame still unsent to it is dropped);
+        ``on_peer_up(peer)`` once a connection is (re-)established.
+        """
+        ...
+
+    def send(self, peer: str, frame: bytes) -> bool:
+        """Queue ``frame`` for ``peer`` without blocking; connect first if need be.
+
+        Returns:
+            ``False`` when the frame was dropped because the send buffer to
+            ``peer`` is full (see ``drain``); ``True`` when it was queued.
+        """
+        ...
+
+    async def drain(self, peer: str) -> None:
+        """Wait until the send buffer to ``peer`` has room again (backpressure)."""
+        ...
+
+    def disconnect(self, peer: str) -> None:
+        """Drop the connection to ``peer`` (``on_peer_down`` fires on both sides)."""
+        ...
+
+    async def stop(self) -> None:
+        """Leave the network: close every connection and stop listening."""
+        ...

@@ -1,0 +1,361 @@
+"""Nodes: remote refs, calls, links and monitors across nodes, connection loss."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+import structlog
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+import genstatem as gs
+from genstatem.net import EncodeError, MemoryNetwork, RemoteError, RemoteRef
+
+pytestmark = pytest.mark.anyio
+
+
+class Agent(gs.GenStateMachine):
+    """Does what calls tell it; forwards every Info event to the stream it was given."""
+
+    async def init(self, arg: Any) -> gs.Init:
+        self.out: MemoryObjectSendStream[Any] | None = arg
+        return gs.Init("up", [])
+
+    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        match event_type, content:
+            case gs.Info(), msg:
+                if self.out is not None:
+                    self.out.send_nowait(msg)
+                return gs.KeepState([*data, msg])
+            case gs.Cast(), ("answer", caller, value):
+                gs.reply(caller, f"{value} via {self.system.node}")
+                return None
+            case gs.Call(caller), ("is_me", ref):
+                return gs.KeepState(actions=gs.Reply(caller, ref is self.ref))
+            case gs.Cast(), msg:
+                return gs.KeepState([*data, msg])
+            case gs.Call(caller), ("forward", other):
+                other.cast(("answer", caller, f"from {self.system.node}"))
+                return None
+            case gs.Call(caller), ("link", ref):
+                self.link(ref)
+                return gs.KeepState(actions=gs.Reply(caller, "ok"))
+            case gs.Call(caller), ("unlink", ref):
+                self.unlink(ref)
+                return gs.KeepState(actions=gs.Reply(caller, "ok"))
+            case gs.Call(caller), ("monitor", ref):
+                return gs.KeepState(actions=gs.Reply(caller, self.monitor(ref)))
+            case gs.Call(caller), ("demonitor", monitor):
+                self.demonitor(monitor)
+                return gs.KeepState(actions=gs.Reply(caller, "ok"))
+            case gs.Call(caller), ("crash", why):
+                raise RuntimeError(why)
+            case gs.Call(caller), ("stop", reason):
+                return gs.Stop(reason, replies=gs.Reply(caller, "stopping"))
+            case gs.Call(caller), "seen":
+                return gs.KeepState(actions=gs.Reply(caller, data))
+            case gs.Call(caller), "hang":
+                return None
+            case gs.Call(caller), request:
+                return gs.KeepState(actions=gs.Reply(caller, (self.system.node, request, self.ref)))
+        return None
+
+
+class Trapper(Agent):
+    """An Agent that traps exits."""
+
+    trap_exits = True
+
+
+@attrs.frozen
+class Order:
+    """A user message type, registered for the wire."""
+
+    item: str
+    qty: int
+
+
+gs_net_registered = False
+
+
+def _register_order() -> None:
+    global gs_net_registered
+    if not gs_net_registered:
+        from genstatem.net import register
+
+        register(Order, 1001)
+        gs_net_registered = True
+
+
+@asynccontextmanager
+async def two_nodes() -> AsyncIterator[tuple[MemoryNetwork, gs.ActorSystem, gs.ActorSystem]]:
+    net = MemoryNetwork()
+    async with gs.ActorSystem(node="a", network=net) as a, gs.ActorSystem(node="b", network=net) as b:
+        yield net, a, b
+
+
+Channel = tuple[MemoryObjectSendStream[Any], MemoryObjectReceiveStream[Any]]
+
+
+@pytest.fixture
+def channel() -> Iterator[Channel]:
+    """A stream an Agent forwards its Info events to."""
+    send, receive = anyio.create_memory_object_stream[Any](100)
+    with send, receive:
+        yield send, receive
+
+
+async def next_message(receive: MemoryObjectReceiveStream[Any]) -> Any:
+    with anyio.fail_after(5):
+        return await receive.receive()
+
+
+async def test_call_cast_and_send_reach_an_actor_on_another_node_by_name() -> None:
+    """A remote ref by node and name supports call, cast and send like a local one."""
+    async with two_nodes() as (_, a, b):
+        await b.start(Agent, None, name="agent")
+        ref = a.remote("b", "agent")
+        assert isinstance(ref, RemoteRef)
+        assert ref.node == "b"
+        node, request, their_ref = await ref.call("hi")
+        assert (node, request) == ("b", "hi")
+        assert isinstance(their_ref, RemoteRef)
+        assert (their_ref.node, their_ref.name) == ("b", "agent")
+        assert await ref.call(("is_me", their_ref)) is True  # a ref that comes home is the local ref again
+        ref.cast("c")
+        ref.send("i")
+        assert await ref.call("seen") == ["c", "i"]
+        assert await ref.get_state() == ("up", ["c", "i"])
+        assert await gs.call(ref, "again") == ("b", "again", their_ref)
+
+
+async def test_remote_on_the_own_node_gives_the_local_ref() -> None:
+    """system.remote(own node, name) is the local ref."""
+    async with two_nodes() as (_, a, _b):
+        local = await a.start(Agent, None, name="agent")
+        assert a.remote("a", "agent") is local
+
+
+async def test_messages_between_two_actors_arrive_in_the_order_sent() -> None:
+    """Casts from one node to an actor on another arrive in order."""
+    async with two_nodes() as (_, a, b):
+        await b.start(Agent, None, name="agent")
+        ref = a.remote("b", "agent")
+        for i in range(200):
+            ref.cast(i)
+        assert await ref.call("seen") == list(range(200))
+
+
+async def test_a_caller_can_be_answered_from_a_third_place() -> None:
+    """A reply handle sent to another node can be answered there with gs.reply."""
+    async with two_nodes() as (_, a, b):
+        front = await a.start(Agent, None, name="front")
+        await b.start(Agent, None, name="back")
+        assert front is not None
+        assert await front.call(("forward", a.remote("b", "back"))) == "from a via b"
+
+
+async def test_unencodable_messages_fail_at_the_sender() -> None:
+    """A message the wire cannot carry raises EncodeError at the sender, naming where."""
+    async with two_nodes() as (_, a, b):
+        await b.start(Agent, None, name="agent")
+        ref = a.remote("b", "agent")
+        with pytest.raises(EncodeError, match=r"message\.msg\[1\]"):
+            ref.cast(("ok", object()))
+        with pytest.raises(TypeError):
+            await ref.call({"lock": anyio.Lock()})
+        assert await ref.call("still fine")
+
+
+async def test_registered_attrs_classes_cross_nodes() -> None:
+    """An attrs class registered with genstatem.net.register arrives as itself."""
+    _register_order()
+    async with two_nodes() as (_, a, b):
+        await b.start(Agent, None, name="agent")
+        ref = a.remote("b", "agent")
+        _, request, _ = await ref.call(Order("tea", 2))
+        assert request == Order("tea", 2)
+
+
+async def test_registering_a_low_or_taken_type_id_is_refused() -> None:
+    """User type ids start at 1000 and are never reused."""
+    from genstatem.net import register
+
+    _register_order()
+    with pytest.raises(ValueError, match="1000"):
+        register(Order, 5)
+
+    @attrs.frozen
+    class Other:
+        x: int
+
+    with pytest.raises(ValueError, match="already registered"):
+        register(Other, 1001)
+
+
+async def test_remote_calls_fail_like_local_ones() -> None:
+    """Unknown names raise NoProcess; an actor dying mid-call raises ActorExited; no reply times out."""
+    async with two_nodes() as (_, a, b):
+        await b.start(Agent, None, name="agent")
+        with pytest.raises(gs.NoProcess):
+            await a.remote("b", "nobody").call("x")
+        ref = a.remote("b", "agent")
+        with pytest.raises(gs.CallTimeout):
+            await ref.call("hang", timeout=0.05)
+        with pytest.raises(gs.ActorExited) as exited:
+            await ref.call(("crash", "boom"))
+        assert exited.value.reason == RemoteError("RuntimeError", "boom")
+        assert str(exited.value.reason) == "RuntimeError: boom"
+
+
+async def test_remote_stop_and_wait_exit() -> None:
+    """stop and wait_exit work on a remote ref."""
+    async with two_nodes() as (_, a, b):
+        local = await b.start(Agent, None, name="agent")
+        assert local is not None
+        ref = a.remote("b", "agent")
+        await ref.stop("done")
+        assert not local.alive
+        assert await local.wait_exit() == "done"
+        assert await a.remote("b", "agent").wait_exit() == "noproc"
+        with pytest.raises(gs.NoProcess):
+            await ref.stop()
+
+
+async def test_an_abnormal_exit_crosses_a_link_and_normal_does_not() -> None:
+    """A linked actor on another node stops with the same reason; a normal exit leaves it running."""
+    async with two_nodes() as (_, a, b):
+        here = await a.start(Agent, None)
+        there = await b.start(Agent, None, name="there")
+        calm = await b.start(Agent, None, name="calm")
+        assert here is not None
+        assert there is not None
+        assert calm is not None
+        assert await here.call(("link", a.remote("b", "calm"))) == "ok"
+        await a.remote("b", "calm").call(("stop", "normal"))
+        assert await calm.wait_exit() == "normal"
+        assert await here.call("still here")
+        assert await here.call(("link", a.remote("b", "there"))) == "ok"
+        with pytest.raises(gs.ActorExited):
+            await there.call(("crash", "bang"))
+        assert await here.wait_exit() == RemoteError("RuntimeError", "bang")
+
+
+async def test_a_trapping_actor_gets_exit_from_a_remote_link_and_unlink_stops_it(channel: Channel) -> None:
+    """trap_exits turns a remote exit signal into Info(Exit); after unlink nothing arrives."""
+    send, receive = channel
+    async with two_nodes() as (_, a, b):
+        here = await a.start(Trapper, send)
+        first = await b.start(Agent, None, name="first")
+        await b.start(Agent, None, name="second")
+        assert here is not None
+        assert first is not None
+        await here.call(("link", a.remote("b", "first")))
+        await here.call(("link", a.remote("b", "second")))
+        await here.call(("unlink", a.remote("b", "second")))
+        await a.remote("b", "second").call(("stop", "shutdown"))
+        await a.remote("b", "first").call(("stop", "shutdown"))
+        assert await next_message(receive) == gs.Exit(a.remote("b", "first"), "shutdown")
+        assert await here.call("seen") == [gs.Exit(a.remote("b", "first"), "shutdown")]
+
+
+async def test_the_remote_end_of_a_link_hears_a_local_crash() -> None:
+    """A local crash reaches the linked actor on the other node."""
+    async with two_nodes() as (_, a, b):
+        here = await a.start(Agent, None, name="here")
+        there = await b.start(Agent, None)
+        assert here is not None
+        assert there is not None
+        await there.call(("link", b.remote("a", "here")))
+        with pytest.raises(gs.ActorExited):
+            await here.call(("crash", "local"))
+        assert await there.wait_exit() == RemoteError("RuntimeError", "local")
+
+
+async def test_monitors_across_nodes_deliver_one_down(channel: Channel) -> None:
+    """A monitor on a remote actor gets exactly one Down with its reason; demonitor cancels."""
+    send, receive = channel
+    async with two_nodes() as (_, a, b):
+        here = await a.start(Agent, send)
+        await b.start(Agent, None, name="watched")
+        await b.start(Agent, None, name="ignored")
+        assert here is not None
+        watched, ignored = a.remote("b", "watched"), a.remote("b", "ignored")
+        monitor = await here.call(("monitor", watched))
+        dropped = await here.call(("monitor", ignored))
+        await here.call(("demonitor", dropped))
+        await ignored.call(("stop", "bye"))
+        await watched.call(("stop", "done"))
+        assert await next_message(receive) == gs.Down(monitor, watched, "done")
+        assert await here.call("seen") == [gs.Down(monitor, watched, "done")]
+
+
+async def test_monitoring_a_missing_remote_actor_gives_noproc(channel: Channel) -> None:
+    """A monitor on a name not registered on the other node fires noproc."""
+    send, receive = channel
+    async with two_nodes() as (_, a, _b):
+        here = await a.start(Agent, send)
+        assert here is not None
+        monitor = await here.call(("monitor", a.remote("b", "nobody")))
+        down = await next_message(receive)
+        assert down == gs.Down(monitor, a.remote("b", "nobody"), "noproc")
+
+
+async def test_losing_the_connection_fires_noconnection_everywhere(channel: Channel) -> None:
+    """When the connection drops, links, monitors and pending calls across it fire noconnection."""
+    send, receive = channel
+    async with two_nodes() as (net, a, b):
+        here = await a.start(Trapper, send)
+        await b.start(Agent, None, name="far")
+        assert here is not None
+        far = a.remote("b", "far")
+        await here.call(("link", far))
+        monitor = await here.call(("monitor", far))
+        async with anyio.create_task_group() as tg:
+
+            async def pending_call() -> None:
+                with pytest.raises(gs.ActorExited) as lost:
+                    await far.call("hang", timeout=None)
+                assert lost.value.reason == "noconnection"
+
+            tg.start_soon(pending_call)
+            await far.call("sync")
+            net.disconnect("a", "b")
+        got = {await next_message(receive), await next_message(receive)}
+        assert got == {gs.Exit(far, "noconnection"), gs.Down(monitor, far, "noconnection")}
+        far_local = b.whereis("far")
+        assert far_local is None  # the other end of the link did not trap exits: it died too
+        await b.start(Agent, None, name="again")
+        assert await a.remote("b", "again").call("reconnects on the next send")
+
+
+async def test_a_malformed_frame_is_dropped_and_the_node_keeps_running() -> None:
+    """Garbage from a peer is logged and closes that connection; the node carries on."""
+    async with two_nodes() as (_, a, b):
+        await b.start(Agent, None, name="agent")
+        node = b._distribution
+        assert node is not None
+        with structlog.testing.capture_logs() as logs:
+            node.on_frame("a", b"\xc1 not msgpack")  # type: ignore[attr-defined]
+        assert any("undecodable" in entry["event"] for entry in logs)
+        assert await a.remote("b", "agent").call("fine")
+
+
+async def test_remote_on_a_system_without_a_network_says_so() -> None:
+    """remote() to another node needs a network."""
+    async with gs.ActorSystem(node="solo") as solo:
+        with pytest.raises(RuntimeError, match="network"):
+            solo.remote("other", "x")
+
+
+async def test_two_nodes_with_one_name_are_refused() -> None:
+    """A network refuses a second node of the same name."""
+    net = MemoryNetwork()
+    async with gs.ActorSystem(node="a", network=net):
+        with pytest.raises(ValueError, match="already"):
+            async with gs.ActorSystem(node="a", network=net):
+                pass
