@@ -37,12 +37,19 @@ INFO = Info()
 
 
 class Monitor:
-    """An opaque monitor handle, equal only to itself."""
+    """An opaque monitor handle, equal only to itself.
 
-    __slots__ = ("__weakref__",)
+    Its number is for reading logs and traces: unique per system, and the
+    same from one run to the next.
+    """
+
+    __slots__ = ("__weakref__", "number")
+
+    def __init__(self, number: int = 0) -> None:
+        self.number = number
 
     def __repr__(self) -> str:
-        return f"<Monitor {id(self):#x}>"
+        return f"<Monitor #{self.number}>"
 
 
 @attrs.frozen

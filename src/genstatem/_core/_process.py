@@ -335,7 +335,7 @@ class Process:
 
     def monitor(self, target: Peer) -> Monitor:
         """Watch ``target``: exactly one ``Down`` arrives, ``"noproc"`` if it is gone."""
-        monitor = Monitor()
+        monitor = Monitor(self.system.next_actor_id())
         if not target.accept_monitor(monitor, self):
             self.mailbox.put((INFO, Down(monitor, target.ref, "noproc")))
             return monitor

@@ -500,7 +500,7 @@ class Node:
         if process is None or not process.alive:
             self.send_to(peer, DownMsg(message.monitor_id, message.to, "noproc"))
             return
-        monitor = Monitor()
+        monitor = Monitor(self.system.next_actor_id())
         process.accept_monitor(monitor, _RemoteWatcher(self, peer, message.monitor_id, process))
         self._watchers[(peer, message.monitor_id)] = (process, monitor)
 
