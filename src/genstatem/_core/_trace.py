@@ -22,9 +22,10 @@ log = structlog.get_logger("genstatem.trace")
 class TraceEvent:
     """One step of an actor, as the tracer sees it.
 
-    ``kind`` is ``"event"`` (an event is handed to a handler), ``"postpone"``,
-    ``"transition"`` (the handler's result was applied; ``next_state`` is the
-    state after it), or ``"terminate"``.
+    ``kind`` is ``"event"`` (an event is handed to a handler), ``"enter"``
+    (a state enter call; ``content`` is the previous state), ``"postpone"``
+    or ``"transition"`` (the handler's result was applied; ``next_state`` is
+    the state after it), or ``"terminate"`` (``content`` is the reason).
     """
 
     actor: ActorRef

@@ -28,7 +28,10 @@ from ._node import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._node import Node as Node
 from ._node import RemoteRef as RemoteRef
 from ._registry import TypeRegistry as TypeRegistry
+from ._registry import default_registry as default_registry
 from ._registry import register as register
+from ._transport import FrameHandler as FrameHandler
+from ._transport import PeerHandler as PeerHandler
 from ._transport import Transport as Transport
 from ._wire import RemoteError as RemoteError
 
@@ -47,14 +50,17 @@ __all__ = [
     "EncodeError",
     "FrameDecoder",
     "FrameError",
+    "FrameHandler",
     "FrameStatistics",
     "MemoryNetwork",
     "MemoryTransport",
     "Node",
+    "PeerHandler",
     "RemoteError",
     "RemoteRef",
     "Transport",
     "TypeRegistry",
+    "default_registry",
     "encode_frame",
     "register",
 ]

@@ -1,13 +1,17 @@
 """gen_statem for Python: ``GenStateMachine``, its events, results and actions."""
 
 from ._engine import Engine as Engine
+from ._engine import Plan as Plan
+from ._engine import parse_actions as parse_actions
 from ._errors import BadReturn as BadReturn
+from ._events import EVENT_TYPES as EVENT_TYPES
 from ._events import Enter as Enter
 from ._events import EventTimeout as EventTimeout
 from ._events import GenericTimeout as GenericTimeout
 from ._events import Internal as Internal
 from ._events import StateTimeout as StateTimeout
 from ._machine import GenStateMachine as GenStateMachine
+from ._results import ACTION_TYPES as ACTION_TYPES
 from ._results import UNCHANGED as UNCHANGED
 from ._results import Ignore as Ignore
 from ._results import Init as Init

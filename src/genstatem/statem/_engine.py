@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -61,8 +61,13 @@ class _Timer:
         self.handle: Any = None
 
 
-class _Plan:
-    """The actions of one result, checked and sorted by kind (last timer of a kind wins)."""
+class Plan:
+    """The actions of one result, checked and sorted by kind (last timer of a kind wins).
+
+    ``timers`` maps a timer kind (``("event",)``, ``("state",)`` or
+    ``("generic", name)``) to the timeout action that sets (or, with
+    ``time=None``, cancels) it.
+    """
 
     __slots__ = ("replies", "postpone", "next_events", "timers")
 
@@ -73,7 +78,7 @@ class _Plan:
         self.timers: dict[Hashable, Any] = {}
 
 
-_NO_ACTIONS = _Plan()
+_NO_ACTIONS = Plan()
 
 
 def _timer_key(action: Any) -> Hashable:
@@ -85,7 +90,7 @@ def _timer_key(action: Any) -> Hashable:
     return ("generic", action.name)
 
 
-def parse_actions(actions: Any, state: Any, *, enter: bool = False, init: bool = False) -> _Plan:
+def parse_actions(actions: Any, state: Any, *, enter: bool = False, init: bool = False) -> Plan:
     """Check ``actions`` (one action or an iterable) and sort them into a plan.
 
     Raises:
@@ -97,7 +102,7 @@ def parse_actions(actions: Any, state: Any, *, enter: bool = False, init: bool =
         actions = (actions,)
     elif isinstance(actions, str | bytes) or not hasattr(actions, "__iter__"):
         raise BadReturn("bad actions (want an action or an iterable of actions)", actions, state)
-    plan = _Plan()
+    plan = Plan()
     for action in actions:
         cls = action.__class__
         if cls is Reply:
@@ -147,18 +152,26 @@ class Engine:
         self.queue: deque[Event] = deque()
         self.postponed: list[Event] = []
         self.timers: dict[Hashable, _Timer] = {}
-        self._init_plan: _Plan = _NO_ACTIONS
+        self._init_plan: Plan = _NO_ACTIONS
 
     # -- init ------------------------------------------------------------------
 
-    def accept_init(self, result: Any) -> None:
-        """Check ``Init``'s state and actions; ``run`` carries them out."""
+    def accept_init(self, result: Any) -> Plan:
+        """Check ``Init``'s state and actions; ``run`` carries them out.
+
+        Returns:
+            The plan of ``init``'s actions (``Postpone`` dropped).
+
+        Raises:
+            BadReturn: not an ``Init``, a bad initial state, or a bad action.
+        """
         if result.__class__ is not Init:
             raise BadReturn("bad return from init (want Init, Ignore or Stop)", result, None)
         self.state = result.state
         self.data = result.data
         self.machine._genstatem_check_state(result.state)
-        self._init_plan = parse_actions(result.actions, result.state, init=True)
+        self._init_plan = plan = parse_actions(result.actions, result.state, init=True)
+        return plan
 
     # -- the loop ------------------------------------------------------------
 
@@ -206,12 +219,12 @@ class Engine:
         tracer = self.process.tracer
         if tracer is not None:
             tracer(TraceEvent(self.process.ref, "event", self.state, event[0], event[1], time=self._now()))
-        result = self._invoke(event[0], event[1])
+        result = self.invoke(event[0], event[1])
         if result.__class__ is CoroutineType:
             result = await result
         return await self._check_result(result, event)
 
-    def _invoke(self, event_type: Any, content: Any) -> Any:
+    def invoke(self, event_type: Any, content: Any) -> Any:
         """Call the handler of the current state; its result may need awaiting."""
         if self.handlers is not None:
             return self.handlers[self.state](self.machine, event_type, content, self.data)
@@ -220,36 +233,57 @@ class Engine:
     # -- results and transitions ---------------------------------------------------
 
     async def _check_result(self, result: Any, event: Event) -> Any:
-        cls = result.__class__
         if result is None:
             return await self._transition(self.state, _NO_ACTIONS, event, changed=False, repeat=False)
+        if result.__class__ is Stop:
+            return self._stop(result)
+        next_state, plan = self.check_transition(result)
+        if result.data is not UNCHANGED:
+            self.data = result.data
+        changed = next_state is not self.state and next_state != self.state
+        return await self._transition(next_state, plan, event, changed=changed, repeat=result.__class__ is RepeatState)
+
+    def check_transition(self, result: Any) -> tuple[Any, Plan]:
+        """Check a state handler's result other than ``None`` and ``Stop``.
+
+        Returns:
+            The state it goes to and the plan of its actions.
+
+        Raises:
+            BadReturn: not a ``KeepState``, ``RepeatState`` or ``NextState``,
+                a bad next state, or a bad action.
+        """
+        cls = result.__class__
         if cls is KeepState or cls is RepeatState:
             next_state = self.state
         elif cls is NextState:
             next_state = result.state
             self.machine._genstatem_check_state(next_state)
-        elif cls is Stop:
-            return self._stop(result)
         else:
             raise BadReturn("bad return from state handler", result, self.state)
-        plan = parse_actions(result.actions, self.state)
-        if result.data is not UNCHANGED:
-            self.data = result.data
-        changed = next_state is not self.state and next_state != self.state
-        return await self._transition(next_state, plan, event, changed=changed, repeat=cls is RepeatState)
+        return next_state, parse_actions(result.actions, self.state)
 
-    def _stop(self, result: Stop) -> Any:
-        if result.data is not UNCHANGED:
-            self.data = result.data
+    def stop_replies(self, result: Stop) -> Iterator[Reply]:
+        """The replies of a ``Stop``, each checked as it is reached.
+
+        Raises:
+            BadReturn: an item is not a ``Reply``.
+        """
         replies = result.replies
         for reply in (replies,) if isinstance(replies, Reply) else replies:
             if reply.__class__ is not Reply:
                 raise BadReturn("bad reply in Stop", reply, self.state)
+            yield reply
+
+    def _stop(self, result: Stop) -> Any:
+        if result.data is not UNCHANGED:
+            self.data = result.data
+        for reply in self.stop_replies(result):
             reply.caller.resolve(reply.value)
         return result.reason
 
     async def _transition(
-        self, next_state: Any, plan: _Plan, event: Event | None, *, changed: bool, repeat: bool
+        self, next_state: Any, plan: Plan, event: Event | None, *, changed: bool, repeat: bool
     ) -> Any:
         for reply in plan.replies:
             reply.caller.resolve(reply.value)
@@ -281,26 +315,41 @@ class Engine:
     async def _enter(self, previous: Any, timers: dict[Hashable, Any]) -> Any:
         """Run the state enter call (again, for each ``RepeatState`` it returns)."""
         while True:
-            result = self._invoke(ENTER, previous)
+            tracer = self.process.tracer
+            if tracer is not None:
+                tracer(TraceEvent(self.process.ref, "enter", self.state, ENTER, previous, time=self._now()))
+            result = self.invoke(ENTER, previous)
             if result.__class__ is CoroutineType:
                 result = await result
-            cls = result.__class__
             if result is None:
                 return _RUNNING
-            if cls is Stop:
+            if result.__class__ is Stop:
                 return self._stop(result)
-            if cls is NextState and result.state != self.state:
-                raise BadReturn("a state enter call may not change the state", result, self.state)
-            if cls is not KeepState and cls is not RepeatState and cls is not NextState:
-                raise BadReturn("bad return from state enter call", result, self.state)
-            plan = parse_actions(result.actions, self.state, enter=True)
+            plan = self.check_enter(result)
             if result.data is not UNCHANGED:
                 self.data = result.data
             for reply in plan.replies:
                 reply.caller.resolve(reply.value)
             timers.update(plan.timers)
-            if cls is not RepeatState:
+            if result.__class__ is not RepeatState:
                 return _RUNNING
+
+    def check_enter(self, result: Any) -> Plan:
+        """Check a state enter call's result other than ``None`` and ``Stop``.
+
+        Returns:
+            The plan of its actions.
+
+        Raises:
+            BadReturn: not a ``KeepState``, ``RepeatState`` or a ``NextState``
+                to the same state, or an action not allowed in an enter call.
+        """
+        cls = result.__class__
+        if cls is NextState and result.state != self.state:
+            raise BadReturn("a state enter call may not change the state", result, self.state)
+        if cls is not KeepState and cls is not RepeatState and cls is not NextState:
+            raise BadReturn("bad return from state enter call", result, self.state)
+        return parse_actions(result.actions, self.state, enter=True)
 
     # -- timers --------------------------------------------------------------
 

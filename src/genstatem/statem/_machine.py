@@ -15,6 +15,7 @@ from .._core import (
     InitStopped,
     Monitor,
     Process,
+    TraceEvent,
 )
 from ._engine import Engine
 from ._errors import BadReturn
@@ -133,6 +134,10 @@ class GenStateMachine:
 
     async def actor_terminate(self, reason: Any) -> None:
         engine = self._engine
+        tracer = engine.process.tracer
+        if tracer is not None:
+            now = engine.process.system.backend.now()
+            tracer(TraceEvent(engine.process.ref, "terminate", engine.state, content=reason, time=now))
         result = self.terminate(reason, engine.state, engine.data)
         if inspect.isawaitable(result):
             await result
