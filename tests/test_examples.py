@@ -266,7 +266,8 @@ with open(sys.argv[1], "w") as results:
 def doc_programs(page: Path) -> list[tuple[str, str | None]]:
     """The page's complete programs (its scaffolding prepended), each with the ``text`` block after it, if any.
 
-    A ``python`` block is a program when it calls ``anyio.run``; a block
+    A ``python`` block is a program when it calls ``anyio.run`` (or
+    ``Simulation.run``); a block
     defining ``show`` is the page's scaffolding, shared by the blocks after it.
     """
     blocks = [(match[1], match[2]) for match in FENCE.finditer(page.read_text())]
@@ -277,7 +278,7 @@ def doc_programs(page: Path) -> list[tuple[str, str | None]]:
             continue
         if "async def show(" in code:
             scaffolding = code
-        elif "anyio.run(" in code:
+        elif "anyio.run(" in code or "Simulation.run(" in code:
             following = blocks[index + 1] if index + 1 < len(blocks) else ("", "")
             programs.append((scaffolding + code, following[1] if following[0] == "text" else None))
     return programs
@@ -285,7 +286,14 @@ def doc_programs(page: Path) -> list[tuple[str, str | None]]:
 
 @pytest.mark.parametrize(
     "page",
-    ["README.md", "docs/index.md", "docs/getting-started.md", "docs/event-ordering.md", "docs/elixir.md"],
+    [
+        "README.md",
+        "docs/index.md",
+        "docs/getting-started.md",
+        "docs/event-ordering.md",
+        "docs/elixir.md",
+        "docs/nodes.md",
+    ],
 )
 def test_the_programs_in_the_docs_run_and_print_what_the_docs_show(page: str, tmp_path: Path) -> None:
     """Every complete program in the docs runs, and prints exactly the output the page shows after it."""

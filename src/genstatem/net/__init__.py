@@ -30,6 +30,10 @@ from ._node import RemoteRef as RemoteRef
 from ._registry import TypeRegistry as TypeRegistry
 from ._registry import default_registry as default_registry
 from ._registry import register as register
+from ._tcp import PeerAddresses as PeerAddresses
+from ._tcp import TcpStatistics as TcpStatistics
+from ._tcp import TcpTransport as TcpTransport
+from ._tcp_network import TcpNetwork as TcpNetwork
 from ._transport import FrameHandler as FrameHandler
 from ._transport import PeerHandler as PeerHandler
 from ._transport import Transport as Transport
@@ -55,9 +59,13 @@ __all__ = [
     "MemoryNetwork",
     "MemoryTransport",
     "Node",
+    "PeerAddresses",
     "PeerHandler",
     "RemoteError",
     "RemoteRef",
+    "TcpNetwork",
+    "TcpStatistics",
+    "TcpTransport",
     "Transport",
     "TypeRegistry",
     "default_registry",

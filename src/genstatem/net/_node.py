@@ -100,9 +100,10 @@ class RemoteRef(ActorRef):
 
     def __repr__(self) -> str:
         address = self._address
-        who = f"#{address.pid}" if address.pid is not None else ""
-        named = f" {address.name!r}" if address.name is not None else ""
-        return f"<ActorRef {who}{named} @{address.node}>"
+        parts = [f"#{address.pid}"] if address.pid is not None else []
+        if address.name is not None:
+            parts.append(repr(address.name))
+        return f"<ActorRef {' '.join(parts)} @{address.node}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RemoteRef) and other._address == self._address

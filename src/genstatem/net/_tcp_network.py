@@ -1,0 +1,43 @@
+"""``TcpNetwork``: join an ActorSystem to other OS processes over TCP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._core import ActorSystem
+from ._codec import Codec
+from ._frames import DEFAULT_MAX_FRAME_SIZE
+from ._node import Node
+from ._registry import default_registry
+from ._tcp import TcpTransport
+
+
+class TcpNetwork:
+    """Joins one ActorSystem to a TCP network of nodes that share a secret.
+
+    ``ActorSystem(node="a", network=TcpNetwork(port=9001, secret=s, peers={"b": ("127.0.0.1", 9002)}))``.
+    Its keyword arguments are :class:`TcpTransport`'s (listen address, the
+    secret, where the peers listen, TLS contexts, buffer limits, backoff).
+    One ``TcpNetwork`` serves one system.
+
+    Attributes:
+        transport: the TCP endpoint (its ``port`` is known once the system runs).
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, **options: Any
+    ) -> None:
+        self.transport = TcpTransport(host, port, max_frame_size=max_frame_size, **options)
+        self._max_message_size = max_frame_size
+        self._attached = False
+
+    async def attach(self, system: ActorSystem) -> Node:
+        """Join ``system`` as ``system.node``; used by ``ActorSystem(network=...)``."""
+        if self._attached:
+            raise ValueError("a TcpNetwork serves one ActorSystem; make one per system")
+        self._attached = True
+        codec = Codec(max_size=self._max_message_size)
+        default_registry.install(codec)
+        node = Node(system, self.transport, codec)
+        await node.start()
+        return node

@@ -1,0 +1,646 @@
+"""The TCP transport: authenticated, ordered, bounded, and robust to bad peers.
+
+Every test runs on real sockets on 127.0.0.1 and real time, on asyncio and
+trio; waits are on events, each bounded by ``anyio.fail_after``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+from structlog.testing import capture_logs
+from structlog.typing import EventDict
+
+from genstatem.net import FRAME_MAGIC, FRAME_VERSION, FrameError, TcpStatistics, TcpTransport, encode_frame
+
+pytestmark = pytest.mark.anyio
+
+SECRET = b"correct horse battery staple"
+LOOPBACK = "127.0.0.1"
+WAIT = 10.0  # seconds any one expected thing may take
+NODE_SCRIPT = Path(__file__).with_name("tcp_node_process.py")
+FAST = {"reconnect_initial_delay": 0.02, "reconnect_max_delay": 0.2}
+
+
+class Signal:
+    """Wakes whoever waits for a condition each time something may have changed it."""
+
+    def __init__(self) -> None:
+        self._changed = anyio.Event()
+
+    def notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = WAIT) -> None:
+        with anyio.fail_after(timeout):
+            while not condition():
+                await self._changed.wait()
+
+
+class Recorder:
+    """What a transport handed to its node: frames per peer, and peer ups and downs in order."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[bytes]] = defaultdict(list)
+        self.events: list[tuple[str, str]] = []
+        self.signal = Signal()
+
+    def on_frame(self, peer: str, frame: bytes) -> None:
+        self.frames[peer].append(frame)
+        self.signal.notify()
+
+    def on_peer_up(self, peer: str) -> None:
+        self.events.append(("up", peer))
+        self.signal.notify()
+
+    def on_peer_down(self, peer: str) -> None:
+        self.events.append(("down", peer))
+        self.signal.notify()
+
+    def count(self, kind: str, peer: str) -> int:
+        return self.events.count((kind, peer))
+
+    async def wait_frames(self, peer: str, count: int) -> list[bytes]:
+        await self.signal.wait_until(lambda: len(self.frames[peer]) >= count)
+        return self.frames[peer]
+
+    async def wait_event(self, kind: str, peer: str, count: int = 1) -> None:
+        await self.signal.wait_until(lambda: self.count(kind, peer) >= count)
+
+
+@attrs.define
+class Node:
+    """A started transport and what it delivered."""
+
+    name: str
+    transport: TcpTransport
+    seen: Recorder
+
+    def send(self, peer: str, frame: bytes) -> bool:
+        return self.transport.send(peer, frame)
+
+    def stats(self) -> TcpStatistics:
+        return self.transport.statistics()
+
+
+class Cluster:
+    """Nodes on 127.0.0.1 that find each other through one shared address book."""
+
+    def __init__(self, stack: AsyncExitStack) -> None:
+        self.stack = stack
+        self.addresses: dict[str, tuple[str, int]] = {}
+
+    async def start(self, name: str, **options: Any) -> Node:
+        options.setdefault("secret", SECRET)
+        options.setdefault("peers", self.addresses)
+        for key, value in FAST.items():
+            options.setdefault(key, value)
+        transport = TcpTransport(LOOPBACK, options.pop("port", 0), **options)
+        seen = Recorder()
+        await transport.start(name, seen.on_frame, seen.on_peer_up, seen.on_peer_down)
+        self.stack.push_async_callback(transport.stop)
+        self.addresses[name] = transport.address
+        return Node(name, transport, seen)
+
+
+@asynccontextmanager
+async def cluster() -> AsyncIterator[Cluster]:
+    async with AsyncExitStack() as stack:
+        yield Cluster(stack)
+
+
+@contextmanager
+def watched_logs() -> Iterator[tuple[list[EventDict], Signal]]:
+    """``capture_logs``, with a signal raised at each entry so a test can wait for one."""
+    signal = Signal()
+
+    def notify(logger: Any, method: str, event_dict: EventDict) -> EventDict:
+        signal.notify()
+        return event_dict
+
+    with capture_logs(processors=[notify]) as logs:
+        yield logs, signal
+
+
+def entries(logs: list[EventDict], event: str, **fields: Any) -> list[EventDict]:
+    return [entry for entry in logs if entry["event"] == event and all(entry.get(k) == v for k, v in fields.items())]
+
+
+async def wait_log(logs: list[EventDict], signal: Signal, event: str, **fields: Any) -> EventDict:
+    await signal.wait_until(lambda: bool(entries(logs, event, **fields)))
+    return entries(logs, event, **fields)[0]
+
+
+async def read_until_closed(stream: anyio.abc.ByteStream) -> None:
+    """Read and discard until the other end closes the connection."""
+    with anyio.fail_after(WAIT):
+        while True:
+            try:
+                await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return
+
+
+async def test_frames_arrive_in_order_both_ways() -> None:
+    """Between each pair of three nodes, every frame arrives, in the order sent, in both directions."""
+    async with cluster() as net:
+        nodes = [await net.start(name) for name in ("a", "b", "c")]
+        for sender in nodes:
+            for receiver in nodes:
+                if receiver is not sender:
+                    for i in range(300):
+                        assert sender.send(receiver.name, f"{sender.name}->{receiver.name} {i}".encode())
+        for receiver in nodes:
+            for sender in nodes:
+                if receiver is not sender:
+                    frames = await receiver.seen.wait_frames(sender.name, 300)
+                    assert frames == [f"{sender.name}->{receiver.name} {i}".encode() for i in range(300)]
+        for node in nodes:
+            stats = node.stats()
+            assert (stats.frames_sent, stats.frames_received, stats.frames_dropped) == (600, 600, 0)
+            assert stats.connected_peers == 2
+
+
+async def test_first_send_connects_lazily() -> None:
+    """No connection exists until the first send, which connects and fires on_peer_up once on each side."""
+    async with cluster() as net:
+        a, b = await net.start("a"), await net.start("b")
+        assert a.stats().connected_peers == b.stats().connected_peers == 0
+        assert a.send("b", b"hello")
+        assert await b.seen.wait_frames("a", 1) == [b"hello"]
+        await a.seen.wait_event("up", "b")
+        assert b.send("a", b"hi")
+        assert await a.seen.wait_frames("b", 1) == [b"hi"]
+        assert a.seen.events == [("up", "b")]
+        assert b.seen.events == [("up", "a")]
+        assert a.stats().connections_established == b.stats().connections_established == 1
+
+
+async def test_simultaneous_connects_leave_one_connection() -> None:
+    """Two nodes dialling each other at once end with one connection and lose no frame."""
+    for round_ in range(5):
+        async with cluster() as net:
+            a, b = await net.start(f"a{round_}"), await net.start(f"b{round_}")
+            for i in range(20):
+                assert a.send(b.name, b"%d" % i)
+                assert b.send(a.name, b"%d" % i)
+            assert await b.seen.wait_frames(a.name, 20) == [b"%d" % i for i in range(20)]
+            assert await a.seen.wait_frames(b.name, 20) == [b"%d" % i for i in range(20)]
+            assert a.seen.events == [("up", b.name)]
+            assert b.seen.events == [("up", a.name)]
+            assert a.stats().handshake_failures == b.stats().handshake_failures == 0
+
+
+async def test_wrong_secret_is_refused_and_logged() -> None:
+    """A node with another secret is refused on both sides with a logged reason; the listener serves others."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b")
+            intruder = await net.start("intruder", secret=b"not the secret")
+            assert intruder.send("b", b"let me in")
+            refused = await wait_log(logs, signal, "tcp handshake failed", node="b")
+            assert refused["log_level"] == "warning"
+            assert refused["peer"] == "intruder"
+            assert "bad secret" in refused["reason"]
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="intruder")
+            assert "bad secret" in failed["reason"]
+            assert SECRET.hex() not in repr(logs)
+
+            c = await net.start("c")
+            assert c.send("b", b"friend")
+            assert await b.seen.wait_frames("c", 1) == [b"friend"]
+            assert b.seen.events == [("up", "c")]
+            assert intruder.seen.events == []
+            assert "intruder" not in b.seen.frames
+            assert b.stats().handshake_failures >= 1
+
+
+async def test_wrong_expected_node_is_refused_and_logged() -> None:
+    """Dialling an address where another node listens is refused as the wrong node, and logged."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            c = await net.start("c")
+            a = await net.start("a", peers={"b": c.transport.address, "c": c.transport.address})
+            assert a.send("b", b"for b")
+            refused = await wait_log(logs, signal, "tcp handshake failed", node="c")
+            assert "wrong node" in refused["reason"]
+            assert "'b'" in refused["reason"]
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="a", peer="b")
+            assert "wrong node" in failed["reason"]
+            assert a.send("c", b"for c")
+            assert await c.seen.wait_frames("a", 1) == [b"for c"]
+            assert c.seen.events == [("up", "a")]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(b"GET / HTTP/1.1\r\n\r\n", "bad magic", id="garbage"),
+        pytest.param(FRAME_MAGIC + bytes([99]) + bytes(4), "unsupported version 99", id="bad-version"),
+        pytest.param(FRAME_MAGIC + bytes([FRAME_VERSION]) + (2**31).to_bytes(4, "big"), "exceeds", id="oversized"),
+        pytest.param(encode_frame(b"not a handshake"), "not a handshake message", id="not-handshake"),
+        pytest.param(encode_frame(b"GSH\x07\x01"), "unsupported handshake version 7", id="handshake-version"),
+    ],
+)
+async def test_bad_bytes_from_a_raw_socket_are_disconnected(data: bytes, reason: str) -> None:
+    """A connection that sends bytes no node would send is closed with a logged reason; the listener goes on."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b")
+            raw = await anyio.connect_tcp(LOOPBACK, b.transport.port)
+            async with raw:
+                await raw.send(data)
+                await read_until_closed(raw)
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="b")
+            assert reason in failed["reason"]
+            assert b.stats().handshake_failures == 1
+
+            a = await net.start("a")
+            assert a.send("b", b"still serving")
+            assert await b.seen.wait_frames("a", 1) == [b"still serving"]
+
+
+async def test_bad_frame_on_a_connection_closes_only_that_connection() -> None:
+    """An oversized frame from an authenticated peer closes that connection, logged; other connections go on."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b", max_frame_size=1024)
+            a, c = await net.start("a"), await net.start("c")
+            assert c.send("b", b"before")
+            assert a.send("b", b"small")
+            assert await b.seen.wait_frames("a", 1) == [b"small"]
+            assert a.send("b", bytes(2000))
+            lost = await wait_log(logs, signal, "tcp connection lost", node="b", peer="a")
+            assert lost["log_level"] == "warning"
+            assert "exceeds 1024" in lost["reason"]
+            await a.seen.wait_event("down", "b")
+            await b.seen.wait_event("down", "a")
+            assert c.send("b", b"after")
+            assert await b.seen.wait_frames("c", 2) == [b"before", b"after"]
+            assert b.seen.count("down", "c") == 0
+
+
+async def test_unauthenticated_connections_are_bounded_and_time_out() -> None:
+    """Connections beyond max_handshakes are closed at once, silent ones time out, and real nodes still get in."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net, AsyncExitStack() as sockets:
+            b = await net.start("b", max_handshakes=2, handshake_timeout=1.0)
+            raws = [
+                await sockets.enter_async_context(await anyio.connect_tcp(LOOPBACK, b.transport.port)) for _ in range(5)
+            ]
+            async with anyio.create_task_group() as task_group:
+                for raw in raws:
+                    task_group.start_soon(read_until_closed, raw)
+            await signal.wait_until(lambda: len(entries(logs, "tcp handshake failed", node="b")) == 2)
+            assert b.stats().connections_refused == 3
+            assert b.stats().handshake_failures == 2
+            assert {entry["reason"] for entry in entries(logs, "tcp handshake failed")} == {"handshake timed out"}
+
+            a = await net.start("a")
+            assert a.send("b", b"welcome")
+            assert await b.seen.wait_frames("a", 1) == [b"welcome"]
+
+
+async def test_disconnect_fires_peer_down_on_both_sides_and_send_reconnects() -> None:
+    """disconnect() takes the connection down on both sides once; the next send brings a new one up."""
+    async with cluster() as net:
+        a, b = await net.start("a"), await net.start("b")
+        assert a.send("b", b"1")
+        await b.seen.wait_frames("a", 1)
+        a.transport.disconnect("b")
+        assert a.seen.events == [("up", "b"), ("down", "b")]
+        await b.seen.wait_event("down", "a")
+        assert a.send("b", b"2")
+        assert await b.seen.wait_frames("a", 2) == [b"1", b"2"]
+        await a.seen.wait_event("up", "b", 2)
+        assert a.seen.events == [("up", "b"), ("down", "b"), ("up", "b")]
+        assert b.seen.events == [("up", "a"), ("down", "a"), ("up", "a")]
+
+
+async def test_redialling_a_peer_that_dialled_us_after_disconnect() -> None:
+    """After disconnecting a connection the peer dialled, sending again reconnects even before the peer noticed."""
+    async with cluster() as net:
+        a, b = await net.start("a"), await net.start("b")
+        assert b.send("a", b"1")
+        await a.seen.wait_frames("b", 1)
+        a.transport.disconnect("b")
+        assert a.send("b", b"2")
+        assert await b.seen.wait_frames("a", 1) == [b"2"]
+        await b.seen.wait_event("up", "a", 2)
+        assert b.seen.events == [("up", "a"), ("down", "a"), ("up", "a")]
+
+
+async def test_frame_handler_raising_closes_that_connection() -> None:
+    """An exception from on_frame is logged and takes down that connection only; the node goes on."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            a, b, c = await net.start("a"), await net.start("b"), await net.start("c")
+            deliver = b.transport._on_frame
+
+            def on_frame(peer: str, frame: bytes) -> None:
+                if frame == b"boom":
+                    raise RuntimeError("handler bug")
+                deliver(peer, frame)
+
+            b.transport._on_frame = on_frame
+            assert a.send("b", b"boom")
+            assert a.send("b", b"never delivered")
+            entry = await wait_log(logs, signal, "tcp frame handler raised", node="b", peer="a")
+            assert entry["log_level"] == "error"
+            await b.seen.wait_event("down", "a")
+            await a.seen.wait_event("down", "b")
+            assert "a" not in b.seen.frames
+            assert c.send("b", b"fine")
+            assert await b.seen.wait_frames("c", 1) == [b"fine"]
+
+
+async def test_the_secret_never_crosses_the_wire() -> None:
+    """Through a recording proxy, nodes authenticate and exchange frames without the secret in any byte sent."""
+    recorded: list[bytes] = []
+
+    async def pump(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            while True:
+                data = await source.receive()
+                recorded.append(data)
+                await sink.send(data)
+        await anyio.aclose_forcefully(sink)
+
+    listener = await anyio.create_tcp_listener(local_host=LOOPBACK)
+    async with cluster() as net, listener, anyio.create_task_group() as proxies:
+        b = await net.start("b")
+
+        async def relay(client: anyio.abc.SocketStream) -> None:
+            server = await anyio.connect_tcp(*b.transport.address)
+            async with client, server, anyio.create_task_group() as task_group:
+                task_group.start_soon(pump, client, server)
+                task_group.start_soon(pump, server, client)
+
+        proxies.start_soon(listener.serve, relay)
+        a = await net.start("a", peers={"b": (LOOPBACK, listener.extra(anyio.abc.SocketAttribute.local_port))})
+        assert a.send("b", b"ping")
+        assert await b.seen.wait_frames("a", 1) == [b"ping"]
+        assert b.send("a", b"pong")
+        assert await a.seen.wait_frames("b", 1) == [b"pong"]
+        wire = b"".join(recorded)
+        assert b"ping" in wire
+        assert SECRET not in wire
+        proxies.cancel_scope.cancel()
+
+
+async def test_silent_listener_times_out_the_dialler() -> None:
+    """A dial to a socket that never answers the handshake gives up after handshake_timeout and tries again."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net, await anyio.create_tcp_listener(local_host=LOOPBACK) as silent:
+            async with anyio.create_task_group() as task_group:
+
+                async def hold(stream: anyio.abc.SocketStream) -> None:
+                    async with stream:
+                        await anyio.sleep_forever()
+
+                task_group.start_soon(silent.serve, hold)
+                port = silent.extra(anyio.abc.SocketAttribute.local_port)
+                a = await net.start("a", peers={"mute": (LOOPBACK, port)}, handshake_timeout=0.2)
+                assert a.send("mute", b"hello?")
+                await signal.wait_until(
+                    lambda: len(entries(logs, "tcp handshake failed", node="a", reason="handshake timed out")) >= 2
+                )
+                task_group.cancel_scope.cancel()
+            assert a.seen.events == []
+            assert a.stats().buffered_frames == 1
+
+
+async def test_peer_stopping_fires_peer_down_once() -> None:
+    """When a peer stops, on_peer_down fires once on each side, and the survivor keeps running."""
+    async with cluster() as net:
+        a, b, c = await net.start("a"), await net.start("b"), await net.start("c")
+        assert a.send("b", b"x")
+        assert a.send("c", b"x")
+        await b.seen.wait_frames("a", 1)
+        await c.seen.wait_frames("a", 1)
+        await b.transport.stop()
+        assert b.seen.events == [("up", "a"), ("down", "a")]
+        await a.seen.wait_event("down", "b")
+        assert a.seen.count("down", "b") == 1
+        assert not b.send("a", b"after stop")
+        assert a.send("c", b"y")
+        assert await c.seen.wait_frames("a", 2) == [b"x", b"y"]
+
+
+async def test_reconnects_after_the_peer_restarts_on_the_same_port() -> None:
+    """Frames sent while a peer is down are delivered, in order, once it is back on the same port."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            a, b = await net.start("a"), await net.start("b")
+            port = b.transport.port
+            assert a.send("b", b"first life")
+            await b.seen.wait_frames("a", 1)
+            await b.transport.stop()
+            await a.seen.wait_event("down", "b")
+            for i in range(5):
+                assert a.send("b", b"%d" % i)
+            await signal.wait_until(lambda: len(entries(logs, "tcp connect failed", node="a", peer="b")) >= 2)
+            reborn = await net.start("b", port=port)
+            assert await reborn.seen.wait_frames("a", 5) == [b"%d" % i for i in range(5)]
+            await a.seen.wait_event("up", "b", 2)
+            assert a.seen.events == [("up", "b"), ("down", "b"), ("up", "b")]
+            assert a.stats().connect_failures >= 2
+
+
+async def test_full_send_buffer_refuses_frames_and_drain_waits_for_room() -> None:
+    """Beyond the buffer limit send returns False and counts a drop; drain returns once the peer takes the frames."""
+    async with cluster() as net:
+        probe = await net.start("b")
+        port = probe.transport.port
+        await probe.transport.stop()
+        a = await net.start("a", send_buffer_frames=3)
+        assert [a.send("b", b"%d" % i) for i in range(4)] == [True, True, True, False]
+        assert (a.stats().buffered_frames, a.stats().frames_dropped) == (3, 1)
+
+        drained = anyio.Event()
+
+        async def drain() -> None:
+            await a.transport.drain("b")
+            drained.set()
+
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(drain)
+            await anyio.wait_all_tasks_blocked()
+            assert not drained.is_set()
+            b = await net.start("b", port=port)
+            with anyio.fail_after(WAIT):
+                await drained.wait()
+        assert await b.seen.wait_frames("a", 3) == [b"0", b"1", b"2"]
+        assert a.send("b", b"3")
+        assert await b.seen.wait_frames("a", 4) == [b"0", b"1", b"2", b"3"]
+        assert a.stats().frames_dropped == 1
+
+
+async def test_send_buffer_bytes_limit_refuses_frames() -> None:
+    """The byte limit refuses a frame once the buffer holds that many bytes, and disconnect drops them."""
+    async with cluster() as net:
+        a = await net.start("a", send_buffer_bytes=1000, peers={"b": (LOOPBACK, 1)})
+        assert a.send("b", bytes(600))
+        assert a.send("b", bytes(600))
+        assert not a.send("b", b"x")
+        a.transport.disconnect("b")
+        with anyio.fail_after(WAIT):
+            await a.transport.drain("b")
+        assert (a.stats().buffered_frames, a.stats().frames_dropped) == (0, 3)
+        assert a.send("b", b"x")
+
+
+async def test_send_to_a_node_without_address_drops_and_logs() -> None:
+    """Frames for a node the address book does not know are dropped, with a warning."""
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            a = await net.start("a")
+            assert a.send("nowhere", b"lost")
+            entry = await wait_log(logs, signal, "tcp peer has no address", node="a", peer="nowhere")
+            assert entry["log_level"] == "warning"
+            assert entry["frames_dropped"] == 1
+            assert a.stats().frames_dropped == 1
+
+
+async def test_send_checks_frame_size_and_node_names() -> None:
+    """send refuses a frame over max_frame_size, a send to itself, and use before start or after stop."""
+    transport = TcpTransport(LOOPBACK, secret=SECRET, max_frame_size=16)
+    with pytest.raises(RuntimeError):
+        transport.send("b", b"x")
+    async with cluster() as net:
+        a = await net.start("a", max_frame_size=16)
+        with pytest.raises(FrameError):
+            a.send("b", bytes(17))
+        with pytest.raises(ValueError, match="itself"):
+            a.send("a", b"x")
+        await a.transport.stop()
+        await a.transport.stop()
+        assert not a.send("b", b"x")
+
+
+def test_options_are_checked() -> None:
+    """An empty secret, half a TLS configuration, or a zero limit is refused up front."""
+    context = ssl.create_default_context()
+    with pytest.raises(ValueError, match="secret"):
+        TcpTransport(secret=b"")
+    with pytest.raises(ValueError, match="both"):
+        TcpTransport(secret=SECRET, client_ssl_context=context)
+    with pytest.raises(ValueError, match="at least 1"):
+        TcpTransport(secret=SECRET, send_buffer_frames=0)
+
+
+@pytest.fixture
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """Server and client contexts for mutual TLS, from a throwaway CA with a cert for 127.0.0.1."""
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    cert = authority.issue_cert(LOOPBACK)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.verify_mode = ssl.CERT_REQUIRED
+    cert.configure_cert(server)
+    authority.configure_trust(server)
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    cert.configure_cert(client)
+    authority.configure_trust(client)
+    return server, client
+
+
+async def test_tls_carries_frames_and_refuses_plain_connections(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """Over mutual TLS, frames flow both ways in order; a node without TLS cannot get in."""
+    server, client = tls_contexts
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            tls = {"server_ssl_context": server, "client_ssl_context": client}
+            a, b = await net.start("a", **tls), await net.start("b", **tls)
+            for i in range(100):
+                assert a.send("b", b"a%d" % i)
+                assert b.send("a", b"b%d" % i)
+            assert await b.seen.wait_frames("a", 100) == [b"a%d" % i for i in range(100)]
+            assert await a.seen.wait_frames("b", 100) == [b"b%d" % i for i in range(100)]
+
+            plain = await net.start("plain")
+            assert plain.send("b", b"let me in")
+            await wait_log(logs, signal, "tcp handshake failed", node="b", direction="incoming")
+            assert "plain" not in b.seen.frames
+            assert plain.seen.events == []
+            assert a.send("b", b"still here")
+            assert (await b.seen.wait_frames("a", 101))[-1] == b"still here"
+
+
+async def read_line(process: anyio.abc.Process) -> str:
+    assert process.stdout is not None
+    line = b""
+    while not line.endswith(b"\n"):
+        line += await process.stdout.receive(1)
+    return line.decode().strip()
+
+
+async def test_nodes_in_separate_processes_exchange_frames(tmp_path: Path) -> None:
+    """Nodes in three OS processes connect, authenticate and carry frames in order between every pair."""
+    async with cluster() as net, AsyncExitStack() as processes:
+        parent = await net.start("parent")
+        logs = {name: tmp_path / f"{name}.log" for name in ("p1", "p2")}
+
+        async def spawn(name: str) -> anyio.abc.Process:
+            command = [sys.executable, str(NODE_SCRIPT), name, SECRET.hex(), "parent", str(parent.transport.port)]
+            process = await anyio.open_process(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=processes.enter_context(logs[name].open("wb")),
+            )
+
+            async def reap() -> None:
+                with anyio.CancelScope(shield=True):
+                    if process.returncode is None:
+                        process.kill()
+                    await process.wait()
+                    await process.aclose()
+
+            processes.push_async_callback(reap)
+            return process
+
+        try:
+            with anyio.fail_after(30):
+                children = {name: await spawn(name) for name in ("p1", "p2")}
+                for name, process in children.items():
+                    words = (await read_line(process)).split()
+                    assert words[0] == "listening"
+                    net.addresses[name] = (LOOPBACK, int(words[1]))
+                for name, other in (("p1", "p2"), ("p2", "p1")):
+                    assert parent.send(name, f"peer {other} {net.addresses[other][1]}".encode())
+                    for i in range(50):
+                        assert parent.send(name, b"%d" % i)
+                    assert parent.send(name, f"send {other} 50".encode())
+                reports = await parent.seen.wait_frames("p1", 100)
+                assert [r for r in reports if r.startswith(b"p1|parent|")] == [b"p1|parent|%d" % i for i in range(50)]
+                assert [r for r in reports if r.startswith(b"p1|p2|")] == [b"p1|p2|p2:%d" % i for i in range(50)]
+                reports = await parent.seen.wait_frames("p2", 100)
+                assert [r for r in reports if r.startswith(b"p2|parent|")] == [b"p2|parent|%d" % i for i in range(50)]
+                assert [r for r in reports if r.startswith(b"p2|p1|")] == [b"p2|p1|p1:%d" % i for i in range(50)]
+
+                for name in children:
+                    assert parent.send(name, b"stop")
+                for process in children.values():
+                    assert await process.wait() == 0
+                await parent.seen.wait_event("down", "p1")
+                await parent.seen.wait_event("down", "p2")
+        except BaseException:
+            for name, path in logs.items():
+                print(f"--- {name} ---\n{path.read_text(errors='replace')}", file=sys.stderr)
+            raise
+        assert parent.stats().handshake_failures == 0
