@@ -293,6 +293,7 @@ def doc_programs(page: Path) -> list[tuple[str, str | None]]:
         "docs/event-ordering.md",
         "docs/elixir.md",
         "docs/nodes.md",
+        "docs/supervision.md",
     ],
 )
 def test_the_programs_in_the_docs_run_and_print_what_the_docs_show(page: str, tmp_path: Path) -> None:

@@ -41,6 +41,16 @@ from .statem import RepeatState as RepeatState
 from .statem import Reply as Reply
 from .statem import StateTimeout as StateTimeout
 from .statem import Stop as Stop
+from .supervision import ChildCounts as ChildCounts
+from .supervision import ChildInfo as ChildInfo
+from .supervision import ChildRunning as ChildRunning
+from .supervision import ChildSpec as ChildSpec
+from .supervision import DynamicSupervisor as DynamicSupervisor
+from .supervision import DynamicSupervisorSpec as DynamicSupervisorSpec
+from .supervision import MaxChildren as MaxChildren
+from .supervision import NoSuchChild as NoSuchChild
+from .supervision import Supervisor as Supervisor
+from .supervision import SupervisorSpec as SupervisorSpec
 
 __version__ = "0.1.0"
 
@@ -55,7 +65,13 @@ __all__ = [
     "CallTimeout",
     "Caller",
     "Cast",
+    "ChildCounts",
+    "ChildInfo",
+    "ChildRunning",
+    "ChildSpec",
     "Down",
+    "DynamicSupervisor",
+    "DynamicSupervisorSpec",
     "Enter",
     "EventTimeout",
     "Exit",
@@ -66,16 +82,20 @@ __all__ = [
     "Init",
     "Internal",
     "KeepState",
+    "MaxChildren",
     "Monitor",
     "NextEvent",
     "NextState",
     "NoProcess",
+    "NoSuchChild",
     "Postpone",
     "RepeatState",
     "Reply",
     "StartError",
     "StateTimeout",
     "Stop",
+    "Supervisor",
+    "SupervisorSpec",
     "TraceEvent",
     "call",
     "cast",

@@ -185,7 +185,10 @@ class Process:
                 outcome = InitStopped(self._exit_request)
             if outcome is not None:
                 reason = "normal" if outcome is IGNORED else outcome.reason
-                self._finish(reason, notify_links=False)
+                # The caller of start/start_link hears of it from StartError, not
+                # as an exit signal; anything else init linked to (children it
+                # started, say) hears it, so nothing outlives a failed init unseen.
+                self._finish(reason, spare=self.parent)
                 if outcome is IGNORED:
                     started.resolve(None)
                 else:
@@ -270,7 +273,7 @@ class Process:
         else:
             self.stop_now(reason)
 
-    def _finish(self, reason: Any, *, notify_links: bool = True) -> None:
+    def _finish(self, reason: Any, *, spare: Peer | None = None) -> None:
         self.status = Status.DEAD
         self.exit_reason = reason
         self.system._forget(self)
@@ -282,10 +285,10 @@ class Process:
         if self.links:
             links, self.links = self.links, None
             for other in links:
-                if notify_links:
-                    other.exit_signal(self, reason)
-                else:
+                if other is spare:
                     other.drop_link(self)
+                else:
+                    other.exit_signal(self, reason)
         if self.monitoring:
             for monitor, target in self.monitoring.items():
                 target.drop_monitor(monitor)
