@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import anyio
 import attrs
@@ -280,3 +281,36 @@ async def test_an_init_that_fails_takes_down_what_it_linked_but_not_its_parent()
         assert await parent.call("ping") == "pong"
         assert parent_record.entries == []
         assert system.actors() == [parent]
+
+
+class _Linker(gs.GenStateMachine):
+    """Links to what a cast names; records every other cast it handles."""
+
+    async def init(self, seen: list[Any]) -> gs.Init:
+        self.seen = seen
+        return gs.Init("up", None)
+
+    def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        match content:
+            case ("link", ref):
+                self.link(ref)
+            case other:
+                self.seen.append(other)
+        return None
+
+
+@pytest.mark.anyio
+async def test_an_exit_signal_takes_effect_before_the_events_already_queued() -> None:
+    """A signal that stops an actor lands before its next event, even with a full mailbox."""
+    seen: list[Any] = []
+    async with gs.ActorSystem() as system:
+        dead = await system.start(_Linker, [])
+        linker = await system.start(_Linker, seen)
+        assert dead is not None
+        assert linker is not None
+        await dead.stop()
+        linker.cast(("link", dead))
+        for n in range(3):
+            linker.cast(n)
+        assert await linker.wait_exit() == "noproc"
+    assert seen == []

@@ -132,6 +132,7 @@ class Process:
         "monitored_by",
         "monitoring",
         "exit_waiters",
+        "exit_pending",
         "tracer",
         "_scope",
         "_exit_request",
@@ -161,6 +162,9 @@ class Process:
         self._scope: anyio.CancelScope | None = None
         self._exit_request: Any = _NO_EXIT
         self._killed = False
+        # Raised with an exit signal that stops this process: the behaviour checks
+        # it between events, so the signal takes effect before the next one.
+        self.exit_pending = False
 
     @property
     def alive(self) -> bool:
@@ -238,6 +242,7 @@ class Process:
         running = self.status is Status.STARTING or self.status is Status.RUNNING
         if running and self._exit_request is _NO_EXIT:
             self._exit_request = reason
+            self.exit_pending = True
             if self._scope is not None:
                 self._scope.cancel()
 
@@ -247,6 +252,7 @@ class Process:
             return
         self._killed = True
         self._exit_request = "killed"
+        self.exit_pending = True
         if self._scope is not None:
             self._scope.cancel()
 

@@ -22,6 +22,8 @@ from collections.abc import Callable, Hashable, Iterator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
+import anyio.lowlevel
+
 from .._core import SYSTEM, Caller, GetState, Process, StopRequest, TraceEvent
 from ._errors import BadReturn
 from ._events import EVENT_TYPES, Enter, EventTimeout, GenericTimeout, StateTimeout
@@ -182,7 +184,10 @@ class Engine:
             queue = self.queue
             mailbox = self.process.mailbox
             items = mailbox.items
+            process = self.process
             while reason is _RUNNING:
+                if process.exit_pending:
+                    await anyio.lowlevel.checkpoint()  # the exit signal's cancellation lands here
                 if queue:
                     event = queue.popleft()
                 elif items:
