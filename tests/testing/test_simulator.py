@@ -233,3 +233,25 @@ def test_the_message_trace_renders_as_a_sequence_diagram() -> None:
     assert diagram.startswith("sequenceDiagram")
     assert diagram.count("->>") == 2
     assert diagram.count("-x") == 1
+
+
+def test_observers_see_every_step_and_can_stop_the_run() -> None:
+    """An observer is called for each record; its exception ends the run at that step."""
+    seen: list[SimRecord] = []
+
+    async def scenario(sim: Simulation) -> None:
+        sim.observe(seen.append)
+
+        def no_ticks_after_five(record: SimRecord) -> None:
+            if record.kind == "timeout" and record.time > 5:
+                raise AssertionError(f"broken at {record.time}")
+
+        sim.observe(no_ticks_after_five)
+        await sim.start_node("a", counter_node("b", 1.0, {}))
+        await sim.start_node("b", counter_node("a", None, {}))
+        await sim.sleep(10)
+
+    with pytest.raises(AssertionError, match=r"broken at 6\.0"):
+        Simulation.run(scenario, seed=1)
+    assert seen
+    assert seen[-1].time == 6.0

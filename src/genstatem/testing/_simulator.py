@@ -113,6 +113,19 @@ class Simulation:
         self._epochs: dict[tuple[str, str], int] = {}
         self._last_delivery: dict[tuple[str, str], float] = {}
         self._task_group: TaskGroup | None = None
+        self._observers: list[Callable[[SimRecord], None]] = []
+        self.failure: Exception | None = None
+        self._failed: anyio.Event | None = None
+
+    def observe(self, observer: Callable[[SimRecord], None]) -> None:
+        """Call ``observer(record)`` after every step of the run (each trace record).
+
+        For checking invariants on every step rather than only at the end: the
+        first exception an observer raises is kept as ``failure``; the
+        scenario's current ``sleep`` ends at that step and raises it, and so
+        does leaving the simulation.
+        """
+        self._observers.append(observer)
 
     # -- running -------------------------------------------------------------------
 
@@ -130,6 +143,7 @@ class Simulation:
         return anyio.run(main, backend_options={"loop_factory": VirtualTimeEventLoop})
 
     async def __aenter__(self) -> Simulation:
+        self._failed = anyio.Event()
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         return self
@@ -141,14 +155,20 @@ class Simulation:
             await node.done.wait()
         assert self._task_group is not None
         await self._task_group.__aexit__(None, None, None)
+        if self.failure is not None and exc_info[0] is None:
+            raise self.failure
 
     def now(self) -> float:
         """The virtual time."""
         return anyio.current_time()
 
     async def sleep(self, seconds: float) -> None:
-        """Let ``seconds`` of virtual time pass (instantly)."""
-        await anyio.sleep(seconds)
+        """Let ``seconds`` of virtual time pass (instantly); raises an observer's failure at once."""
+        assert self._failed is not None
+        with anyio.move_on_after(seconds):
+            await self._failed.wait()
+        if self.failure is not None:
+            raise self.failure
 
     # -- nodes -----------------------------------------------------------------
 
@@ -322,7 +342,16 @@ class Simulation:
     # -- the trace ---------------------------------------------------------------
 
     def _record(self, kind: str, node: str, detail: str, peer: str = "") -> None:
-        self.trace.append(SimRecord(round(self.now(), 9), kind, node, detail, peer))
+        record = SimRecord(round(self.now(), 9), kind, node, detail, peer)
+        self.trace.append(record)
+        for observer in self._observers:
+            try:
+                observer(record)
+            except Exception as exc:
+                if self.failure is None:
+                    self.failure = exc
+                    if self._failed is not None:
+                        self._failed.set()
 
     def _on_trace(self, node: str, event: TraceEvent) -> None:
         kind = event.kind
