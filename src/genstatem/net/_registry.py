@@ -12,7 +12,7 @@ class TypeRegistry:
     def __init__(self) -> None:
         self._types: dict[int, type] = {}
 
-    def register(self, cls: type, type_id: int) -> None:
+    def register(self, cls: type, type_id: int, *, reserved: bool = False) -> None:
         """Allow instances of the attrs class ``cls`` in messages between nodes.
 
         Args:
@@ -21,10 +21,12 @@ class TypeRegistry:
             type_id: a number from ``FIRST_USER_TYPE_ID`` (1000) up, the same
                 on every node, never reused for another class.
 
+            reserved: for genstatem's own layers only (raft...): allows ids below 1000.
+
         Raises:
             ValueError: the id is below 1000 or already taken by another class.
         """
-        if type_id < FIRST_USER_TYPE_ID:
+        if type_id < FIRST_USER_TYPE_ID and not reserved:
             raise ValueError(f"type_id must be >= {FIRST_USER_TYPE_ID} (lower ids are genstatem's), got {type_id}")
         holder = self._types.get(type_id)
         if holder is not None and holder is not cls:

@@ -1,0 +1,53 @@
+"""Raft, written as a GenStateMachine, with your own replicated state machine.
+
+Start a ``RaftNode`` on each node of a network, then ``propose`` and
+``read`` through a ``RaftClient``; plug your own deterministic state machine
+in through ``apply``/``query``/``snapshot``/``restore``.
+"""
+
+from ..net import default_registry as _registry
+from ._client import CommandFailed as CommandFailed
+from ._client import NoQuorum as NoQuorum
+from ._client import RaftClient as RaftClient
+from ._client import RaftError as RaftError
+from ._client import RequestRejected as RequestRejected
+from ._config import RaftConfig as RaftConfig
+from ._log import Entry as Entry
+from ._node import RaftNode as RaftNode
+from ._node import RaftSpec as RaftSpec
+from ._node import RaftStatus as RaftStatus
+from ._rpc import RAFT_MESSAGES as _RAFT_MESSAGES
+from ._state_machine import KVMachine as KVMachine
+from ._state_machine import ListMachine as ListMachine
+from ._state_machine import StateMachine as StateMachine
+from ._storage import LogStore as LogStore
+from ._storage import MemoryStorage as MemoryStorage
+from ._storage import Snapshot as Snapshot
+from ._storage import SnapshotStore as SnapshotStore
+from ._storage import StorageStatistics as StorageStatistics
+from ._storage import TermStore as TermStore
+
+for _offset, _cls in enumerate(_RAFT_MESSAGES):
+    _registry.register(_cls, 200 + _offset, reserved=True)
+
+__all__ = [
+    "CommandFailed",
+    "Entry",
+    "KVMachine",
+    "ListMachine",
+    "LogStore",
+    "MemoryStorage",
+    "NoQuorum",
+    "RaftClient",
+    "RaftConfig",
+    "RaftError",
+    "RaftNode",
+    "RaftSpec",
+    "RaftStatus",
+    "RequestRejected",
+    "Snapshot",
+    "SnapshotStore",
+    "StateMachine",
+    "StorageStatistics",
+    "TermStore",
+]

@@ -1,0 +1,160 @@
+"""``RaftClient``: propose and read against a cluster, wherever its leader is."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import anyio
+
+from .._core import ActorError, ActorExited, ActorSystem, CallTimeout, NoProcess
+from ._rpc import (
+    ApplyFailed,
+    ChangeMembers,
+    NotLeader,
+    Ok,
+    Propose,
+    Read,
+    Rejected,
+    TransferLeadership,
+    Unknown,
+)
+
+
+class RaftError(ActorError):
+    """Base class of the errors a Raft client raises."""
+
+
+class NoQuorum(RaftError, TimeoutError):
+    """No leader answered within the client's timeout: the cluster has no reachable quorum.
+
+    A proposal that fails this way may or may not have been applied; retrying
+    it with the same client keeps it exactly-once.
+    """
+
+
+class CommandFailed(RaftError):
+    """The state machine raised while applying the command (on every node alike).
+
+    Attributes:
+        error: the exception's type and message.
+    """
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class RequestRejected(RaftError):
+    """The leader refused the request and will keep refusing it (e.g. a bad transfer target)."""
+
+
+_RETRYABLE = (CallTimeout, NoProcess, ActorExited)
+
+
+class RaftClient:
+    """Talks to a Raft cluster from any node: finds the leader, retries, times out.
+
+    Each client is a session: its proposals carry a sequence number, so one
+    retried after a lost answer or a change of leader is applied once.
+
+    Args:
+        system: the ActorSystem to call from (a node of the cluster's network).
+        members: the cluster's node names.
+        name: the name the cluster's RaftNodes are registered under.
+        client_id: the session id (unique per client; random by default).
+        timeout: seconds a request may take in all, retries included.
+        call_timeout: seconds one attempt waits for one node.
+        retry_delay: seconds between attempts when no leader is known.
+    """
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        members: tuple[str, ...] | list[str],
+        *,
+        name: str = "raft",
+        client_id: str | None = None,
+        timeout: float = 10.0,
+        call_timeout: float = 1.0,
+        retry_delay: float = 0.05,
+    ) -> None:
+        self.system = system
+        self.members = list(members)
+        self.name = name
+        self.client_id = client_id or uuid.uuid4().hex
+        self.timeout = timeout
+        self.call_timeout = call_timeout
+        self.retry_delay = retry_delay
+        self.leader: str | None = None
+        self._seq = 0
+        self._turn = 0
+
+    async def propose(self, command: bytes) -> Any:
+        """Append ``command`` to the log; return what ``apply`` returned once it is committed.
+
+        Raises:
+            NoQuorum: no leader answered in time (the command may still be applied).
+            CommandFailed: ``apply`` raised.
+        """
+        self._seq += 1
+        return await self._request(Propose(command, self.client_id, self._seq))
+
+    async def read(self, query: bytes) -> Any:
+        """A linearizable read: ``query`` on the leader's machine, reflecting every earlier write.
+
+        Raises:
+            NoQuorum: no leader could confirm its leadership in time.
+            CommandFailed: ``query`` raised.
+        """
+        return await self._request(Read(query))
+
+    async def add_member(self, node: str) -> None:
+        """Add ``node`` to the cluster (start its RaftNode first)."""
+        await self._request(ChangeMembers(add=node))
+        if node not in self.members:
+            self.members.append(node)
+
+    async def remove_member(self, node: str) -> None:
+        """Remove ``node`` from the cluster; a removed leader steps down."""
+        await self._request(ChangeMembers(remove=node))
+
+    async def transfer_leadership(self, target: str) -> None:
+        """Ask the leader to hand over to ``target`` once it has caught up."""
+        await self._request(TransferLeadership(target), give_up_on_rejection=True)
+
+    async def _request(self, request: Any, *, give_up_on_rejection: bool = False) -> Any:
+        with anyio.move_on_after(self.timeout):
+            while True:
+                target = self._target()
+                try:
+                    answer = await self.system.remote(target, self.name).call(request, timeout=self.call_timeout)
+                except _RETRYABLE:
+                    self.leader = None
+                    await anyio.sleep(self.retry_delay)
+                    continue
+                match answer:
+                    case Ok(result=result):
+                        self.leader = target
+                        return result
+                    case ApplyFailed(error=error):
+                        raise CommandFailed(error)
+                    case NotLeader(leader=leader):
+                        self.leader = leader if leader in self.members else None
+                        if self.leader is None:
+                            await anyio.sleep(self.retry_delay)
+                    case Rejected(reason=reason):
+                        if give_up_on_rejection:
+                            raise RequestRejected(reason)
+                        await anyio.sleep(self.retry_delay)
+                    case Unknown():
+                        continue  # same request, same sequence number: applied at most once
+                    case _:
+                        raise RaftError(f"unexpected answer from {target!r}: {answer!r}")
+        raise NoQuorum(f"no leader of {self.members} answered within {self.timeout}s")
+
+    def _target(self) -> str:
+        if self.leader is not None:
+            return self.leader
+        self._turn = (self._turn + 1) % len(self.members)
+        return self.members[self._turn]

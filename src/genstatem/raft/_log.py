@@ -1,0 +1,79 @@
+"""The Raft log entry: what the leader replicates, one per index.
+
+An entry is a value: it is built once by the leader, copied to followers, kept
+in a store and replayed after a restart, so it is frozen, and it is checked when
+it is built so that a bad one never reaches a log.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import attrs
+
+KINDS: Final = ("command", "noop", "config")
+"""The kinds of entry: a user's command, a new leader's no-op, a membership change."""
+
+ENTRY_OVERHEAD: Final = 32
+"""Bytes that ``Entry.size()`` adds to the command for the index, term and framing."""
+
+
+def _check_kind(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in KINDS:
+        raise ValueError(f"Entry.kind must be one of {KINDS}, got {value!r}")
+
+
+def _check_index(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Entry.index must be an int >= 1 (the log is 1-based), got {value!r}")
+
+
+def _check_term(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"Entry.term must be an int >= 0, got {value!r}")
+
+
+def _check_command(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bytes):
+        raise ValueError(f"Entry.command must be bytes, got {type(value).__name__}")
+
+
+def _members(value: Any) -> tuple[str, ...]:
+    # A wire codec may hand back a list; the entry keeps a tuple so it stays hashable.
+    return tuple(value)
+
+
+@attrs.frozen
+class Entry:
+    """One log entry.
+
+    Attributes:
+        index: its position in the log, from 1.
+        term: the leader's term when the entry was created.
+        command: the user's command, given to ``StateMachine.apply`` once the
+            entry commits (``b""`` for a no-op or a config entry).
+        kind: ``"command"``, ``"noop"`` (a new leader's first entry, which lets
+            it commit entries of earlier terms) or ``"config"`` (a membership
+            change).
+        client: the id of the client session that proposed it, so a retried
+            proposal is applied once; ``None`` for no session.
+        seq: the client's sequence number of this proposal within its session.
+        config: for ``kind == "config"``, the new member list.
+    """
+
+    index: int = attrs.field(validator=_check_index)
+    term: int = attrs.field(validator=_check_term)
+    command: bytes = attrs.field(validator=_check_command)
+    kind: str = attrs.field(default="command", validator=_check_kind)
+    client: str | None = None
+    seq: int = 0
+    config: tuple[str, ...] = attrs.field(default=(), converter=_members)
+
+    def size(self) -> int:
+        """Approximate bytes the entry takes, for batching appends and bounding uncommitted data.
+
+        Returns:
+            ``len(command)`` plus a fixed ``ENTRY_OVERHEAD``, so that even empty
+            entries count against a limit.
+        """
+        return len(self.command) + ENTRY_OVERHEAD

@@ -1,0 +1,185 @@
+"""The messages of Raft: between nodes (casts), and from clients (calls).
+
+Peer messages are casts between ``RaftNode`` actors on different nodes;
+every one carries the sender's term, as in the paper. Client requests are
+calls answered with ``Ok``, ``NotLeader``, ``Rejected`` or ``Unknown``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from ._log import Entry
+from ._storage import Snapshot
+
+# -- between nodes ------------------------------------------------------------
+
+
+@attrs.frozen
+class VoteRequest:
+    """RequestVote (and pre-vote: the term a real election would have)."""
+
+    term: int
+    candidate: str
+    last_index: int
+    last_term: int
+    pre_vote: bool = False
+    transfer: bool = False  # a leadership transfer: voters ignore their leader lease
+
+
+@attrs.frozen
+class VoteReply:
+    """A vote, or a refusal carrying the voter's term."""
+
+    term: int
+    voter: str
+    granted: bool
+    pre_vote: bool = False
+
+
+@attrs.frozen
+class Append:
+    """AppendEntries: ``entries`` follow ``prev_index``; a heartbeat carries none.
+
+    ``read_seq`` lets the leader confirm, with the reply, that it still led
+    when a read arrived (ReadIndex).
+    """
+
+    term: int
+    leader: str
+    prev_index: int
+    prev_term: int
+    entries: tuple[Entry, ...]
+    commit: int
+    read_seq: int = 0
+
+
+@attrs.frozen
+class AppendReply:
+    """The answer to ``Append``; on a mismatch, ``hint`` is where the leader should retry.
+
+    ``match`` is the highest index known to match the leader's log.
+    """
+
+    term: int
+    follower: str
+    success: bool
+    match: int
+    hint: int = 0
+    read_seq: int = 0
+
+
+@attrs.frozen
+class InstallSnapshot:
+    """The leader's snapshot, for a follower whose next entry was compacted away."""
+
+    term: int
+    leader: str
+    snapshot: Snapshot
+
+
+@attrs.frozen
+class TimeoutNow:
+    """Leadership transfer: start an election now."""
+
+    term: int
+    leader: str
+
+
+# -- from clients -----------------------------------------------------------------
+
+
+@attrs.frozen
+class Propose:
+    """Append ``command`` and answer once it is committed and applied.
+
+    With a ``client`` session, ``seq`` makes a retried proposal apply once.
+    """
+
+    command: bytes
+    client: str | None = None
+    seq: int = 0
+
+
+@attrs.frozen
+class Read:
+    """A linearizable read of the state machine (ReadIndex: no log write)."""
+
+    query: bytes
+
+
+@attrs.frozen
+class ChangeMembers:
+    """Add or remove one member (one change at a time)."""
+
+    add: str | None = None
+    remove: str | None = None
+
+
+@attrs.frozen
+class TransferLeadership:
+    """Hand leadership to ``target`` once it has caught up."""
+
+    target: str
+
+
+# -- answers to clients -------------------------------------------------------------
+
+
+@attrs.frozen
+class Ok:
+    """The request succeeded: ``result`` is what ``apply``/``query`` returned."""
+
+    result: Any = None
+
+
+@attrs.frozen
+class NotLeader:
+    """Ask ``leader`` instead (``None`` when this node knows no leader)."""
+
+    leader: str | None
+
+
+@attrs.frozen
+class Rejected:
+    """The request was not carried out, for ``reason``: safe to retry later."""
+
+    reason: str
+
+
+@attrs.frozen
+class Unknown:
+    """The outcome is unknown (leadership was lost meanwhile): retry with the same sequence number."""
+
+    reason: str
+
+
+@attrs.frozen
+class ApplyFailed:
+    """The state machine raised while applying the command (deterministically, on every node)."""
+
+    error: str
+
+
+RAFT_MESSAGES: tuple[type, ...] = (
+    Entry,
+    Snapshot,
+    VoteRequest,
+    VoteReply,
+    Append,
+    AppendReply,
+    InstallSnapshot,
+    TimeoutNow,
+    Propose,
+    Read,
+    ChangeMembers,
+    TransferLeadership,
+    Ok,
+    NotLeader,
+    Rejected,
+    Unknown,
+    ApplyFailed,
+)
+"""Registered for the wire with type ids 200, 201, ... in this order."""
