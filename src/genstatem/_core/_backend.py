@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import anyio
@@ -50,20 +50,78 @@ class Caller:
         raise NotImplementedError
 
 
+_NO_ITEMS: Any = ()
+"""An idle mailbox's items: empty and falsy; the deque (760 bytes) comes with the first message."""
+
+
+class CancelScope(Protocol):
+    """What a process needs of a cancel scope: enter it, and cancel what runs in it."""
+
+    @property
+    def cancel_called(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+    def __enter__(self) -> CancelScope: ...
+
+    def __exit__(self, *exc_info: Any) -> bool | None: ...
+
+
+class _TaskScope:
+    """A cancel scope for one asyncio task: ``cancel`` cancels the task, the scope absorbs it.
+
+    The same ``cancel``/``uncancel`` pattern as ``asyncio.timeout``, and all a
+    process needs: anyio's scope keeps a task state, two sets and a weak
+    reference per actor, which is most of an idle actor's garbage-collector work.
+    """
+
+    __slots__ = ("_cancel_called", "_task")
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[Any] | None = None
+        self._cancel_called = False
+
+    @property
+    def cancel_called(self) -> bool:
+        return self._cancel_called
+
+    def cancel(self) -> None:
+        if not self._cancel_called:
+            self._cancel_called = True
+            if self._task is not None:
+                self._task.cancel()
+
+    def __enter__(self) -> _TaskScope:
+        self._task = asyncio.current_task()
+        if self._cancel_called and self._task is not None:
+            self._task.cancel()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        task, self._task = self._task, None
+        if self._cancel_called and task is not None and task.uncancel() == 0:
+            return exc_type is asyncio.CancelledError  # ours: absorbed here
+        return False
+
+
 class Mailbox:
-    """An actor's queue of received messages, oldest first."""
+    """An actor's queue of received messages, oldest first.
+
+    ``items`` is falsy when empty; read it afresh each time (it is replaced
+    by a deque when the first message arrives).
+    """
 
     __slots__ = ("items",)
 
     def __init__(self) -> None:
-        self.items: deque[tuple[Any, Any]] = deque()
+        self.items: deque[tuple[Any, Any]] = _NO_ITEMS
 
     def put(self, item: tuple[Any, Any]) -> None:
         """Append ``item`` and wake the owner if it is waiting."""
         raise NotImplementedError
 
-    async def get(self) -> tuple[Any, Any]:
-        """Remove and return the oldest item, waiting for one if need be."""
+    def wait(self) -> Awaitable[Any]:
+        """Something to await until a message may have arrived (check ``items`` again after)."""
         raise NotImplementedError
 
 
@@ -77,6 +135,16 @@ class Backend(Protocol):
     def new_mailbox(self) -> Mailbox: ...
 
     def new_caller(self) -> Caller: ...
+
+    def cancel_scope(self) -> CancelScope: ...
+
+    def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        """Run ``function(*args)`` as a task of its own; it must catch its own errors."""
+        ...
+
+    async def wait_tasks(self) -> None:
+        """Wait until every spawned task has finished."""
+        ...
 
 
 def _timed_out(fut: asyncio.Future[Any]) -> None:
@@ -118,32 +186,43 @@ class _AsyncioMailbox(Mailbox):
         self._waiter: asyncio.Future[None] | None = None
 
     def put(self, item: tuple[Any, Any]) -> None:
-        self.items.append(item)
+        items = self.items
+        if items is _NO_ITEMS:
+            items = self.items = deque()
+        items.append(item)
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def get(self) -> tuple[Any, Any]:
-        items = self.items
-        while not items:
-            waiter = self._loop.create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-        return items.popleft()
+    def wait(self) -> asyncio.Future[None]:
+        waiter = self._waiter = self._loop.create_future()
+        return waiter
 
 
 class AsyncioBackend:
-    """Futures and ``call_later`` on the running asyncio loop."""
+    """Futures and ``call_later`` on the running asyncio loop.
+
+    Actor tasks are plain asyncio tasks: an anyio task group wraps each task
+    in a handle with a cancel scope and an event of its own, which is most of
+    the cost of an idle actor. The runtime tracks its processes itself, and a
+    process's task returns in the same step in which it is marked dead.
+    """
 
     __slots__ = ("_loop",)
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
+
+    def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        self._loop.create_task(function(*args))
+
+    def cancel_scope(self) -> CancelScope:
+        return _TaskScope()
+
+    async def wait_tasks(self) -> None:
+        await asyncio.sleep(0)  # the last processes' tasks return in the step they die
 
     def now(self) -> float:
         return self._loop.time()
@@ -198,22 +277,18 @@ class _EventMailbox(Mailbox):
         self._waiter: anyio.Event | None = None
 
     def put(self, item: tuple[Any, Any]) -> None:
-        self.items.append(item)
+        items = self.items
+        if items is _NO_ITEMS:
+            items = self.items = deque()
+        items.append(item)
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
             waiter.set()
 
-    async def get(self) -> tuple[Any, Any]:
-        items = self.items
-        while not items:
-            waiter = anyio.Event()
-            self._waiter = waiter
-            try:
-                await waiter.wait()
-            finally:
-                self._waiter = None
-        return items.popleft()
+    def wait(self) -> Awaitable[Any]:
+        waiter = self._waiter = anyio.Event()
+        return waiter.wait()
 
 
 class _ScopeTimer:
@@ -233,6 +308,15 @@ class AnyioBackend:
 
     def __init__(self, task_group: TaskGroup) -> None:
         self._task_group = task_group
+
+    def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        self._task_group.start_soon(function, *args)
+
+    def cancel_scope(self) -> CancelScope:
+        return anyio.CancelScope()
+
+    async def wait_tasks(self) -> None:
+        return None  # the task group waits for them when the system exits
 
     def now(self) -> float:
         return anyio.current_time()

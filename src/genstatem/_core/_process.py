@@ -13,13 +13,12 @@ cancel scope is cancelled, so a callback that is awaiting stops there.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import anyio
 import structlog
 
-from ._backend import Caller, Mailbox
+from ._backend import Caller, CancelScope, Mailbox
 from ._errors import ActorExited, StartError, is_clean_exit
 from ._messages import INFO, Down, Exit, Monitor
 
@@ -56,8 +55,8 @@ class Behaviour(Protocol):
         """Run the user's ``init``; ``None`` when the actor is up."""
         ...
 
-    async def actor_run(self) -> Any:
-        """Handle events until the actor stops; return the exit reason."""
+    def actor_run(self) -> Awaitable[Any]:
+        """Handle events until the actor stops; the awaitable's result is the exit reason."""
         ...
 
     async def actor_terminate(self, reason: Any) -> None:
@@ -159,7 +158,7 @@ class Process:
         self.monitoring: dict[Monitor, Peer] | None = None
         self.exit_waiters: list[Caller] | None = None
         self.tracer: Callable[[TraceEvent], None] | None = system.tracer
-        self._scope: anyio.CancelScope | None = None
+        self._scope: CancelScope | None = None
         self._exit_request: Any = _NO_EXIT
         self._killed = False
         # Raised with an exit signal that stops this process: the behaviour checks
@@ -176,51 +175,57 @@ class Process:
     # -- lifecycle ---------------------------------------------------------
 
     async def main(self, arg: Any, started: Caller) -> None:
-        """The actor's task: init, run, terminate, then tell everyone."""
-        reason: Any = "normal"
+        """The actor's task: init, run, terminate, then tell everyone.
+
+        One cancel scope covers init and run: an exit signal cancels whichever
+        is under way (a scope costs memory, and an idle actor keeps its own).
+        """
         try:
-            outcome: Any
-            with anyio.CancelScope() as self._scope:
+            outcome: Any = None
+            reason: Any = None
+            crashed = False
+            with self.system.backend.cancel_scope() as self._scope:
                 try:
                     outcome = await self.behaviour.actor_init(self, arg)
                 except Exception as exc:
                     outcome = InitStopped(exc)
-            if self._exit_request is not _NO_EXIT:
-                outcome = InitStopped(self._exit_request)
-            if outcome is not None:
-                reason = "normal" if outcome is IGNORED else outcome.reason
-                # The caller of start/start_link hears of it from StartError, not
-                # as an exit signal; anything else init linked to (children it
-                # started, say) hears it, so nothing outlives a failed init unseen.
-                self._finish(reason, spare=self.parent)
-                if outcome is IGNORED:
-                    started.resolve(None)
-                else:
-                    started.fail(StartError(reason))
+                del arg  # what init needed: the actor must not keep it alive
+                if outcome is None and self._exit_request is _NO_EXIT:
+                    self.status = Status.RUNNING
+                    log.debug("actor started", actor=self.ref)  # no repr unless debug is on
+                    started.resolve(self.ref)
+                    del started  # nor the reply slot of its start
+                    try:
+                        reason = await self.behaviour.actor_run()
+                    except Exception as exc:
+                        reason, crashed = exc, True
+            if self.status is Status.STARTING:
+                self._failed_to_start(outcome, started)
                 return
-            self.status = Status.RUNNING
-            log.debug("actor started", actor=repr(self.ref))
-            started.resolve(self.ref)
-            await self._run_and_terminate()
+            if self._exit_request is not _NO_EXIT and self._scope.cancel_called:
+                reason, crashed = self._exit_request, False
+            await self._terminate(reason, crashed)
         finally:
             if self.status is not Status.DEAD:  # cancelled from outside the runtime
                 self._finish("killed")
 
-    async def _run_and_terminate(self) -> None:
-        crashed = False
-        reason: Any
-        with anyio.CancelScope() as self._scope:
-            try:
-                reason = await self.behaviour.actor_run()
-            except Exception as exc:
-                reason = exc
-                crashed = True
-        if self._exit_request is not _NO_EXIT and self._scope.cancel_called:
-            reason = self._exit_request
-            crashed = False
+    def _failed_to_start(self, outcome: Any, started: Caller) -> None:
+        if self._exit_request is not _NO_EXIT:
+            outcome = InitStopped(self._exit_request)
+        reason = "normal" if outcome is IGNORED else outcome.reason
+        # The caller of start/start_link hears of it from StartError, not
+        # as an exit signal; anything else init linked to (children it
+        # started, say) hears it, so nothing outlives a failed init unseen.
+        self._finish(reason, spare=self.parent)
+        if outcome is IGNORED:
+            started.resolve(None)
+        else:
+            started.fail(StartError(reason))
+
+    async def _terminate(self, reason: Any, crashed: bool) -> None:
         self.status = Status.TERMINATING
         if not self._killed:
-            with anyio.CancelScope() as self._scope:
+            with self.system.backend.cancel_scope() as self._scope:
                 try:
                     await self.behaviour.actor_terminate(reason)
                 except Exception as exc:
@@ -308,7 +313,7 @@ class Process:
                 waiter.resolve(reason)
             self.exit_waiters = None
         if is_clean_exit(reason):
-            log.debug("actor stopped", actor=repr(self.ref), reason=repr(reason))
+            log.debug("actor stopped", actor=self.ref, reason=reason)
         elif not isinstance(reason, BaseException):
             log.info("actor stopped", actor=repr(self.ref), reason=repr(reason))
 
@@ -393,6 +398,8 @@ class Process:
 
     def _drop_queued(self, matches: Callable[[Any], bool]) -> None:
         items = self.mailbox.items
+        if not items:
+            return
         kept = [item for item in items if not (item[0] is INFO and matches(item[1]))]
         if len(kept) != len(items):
             items.clear()

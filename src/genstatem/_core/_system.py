@@ -94,6 +94,7 @@ class ActorSystem:
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_all()
+                await self.backend.wait_tasks()
             if self._distribution is not None:
                 # outside the shield: the network's own task groups were entered outside it too
                 distribution, self._distribution = self._distribution, None
@@ -141,7 +142,7 @@ class ActorSystem:
         """Run a spawned process's task and wait for its ``init`` to return."""
         assert self._task_group is not None
         started = self.backend.new_caller()
-        self._task_group.start_soon(process.main, arg, started)
+        self.backend.spawn(process.main, arg, started)
         result: ActorRef | None = await started.wait(None)
         return result
 

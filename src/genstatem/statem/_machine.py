@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import CoroutineType
 from typing import Any, ClassVar
 
@@ -129,8 +129,8 @@ class GenStateMachine:
         engine.accept_init(result)
         return None
 
-    async def actor_run(self) -> Any:
-        return await self._engine.run()
+    def actor_run(self) -> Awaitable[Any]:
+        return self._engine.run()
 
     async def actor_terminate(self, reason: Any) -> None:
         engine = self._engine
