@@ -1,4 +1,4 @@
-"""The code lock example (examples/code_lock.py) and the ``python -m genstatem`` demo."""
+"""The code lock example (examples/code_lock.py), its ``python -m genstatem code-lock`` demo, and the docs' programs."""
 
 from __future__ import annotations
 
@@ -222,9 +222,9 @@ async def test_the_client_api_takes_a_registered_name() -> None:
 
 
 def test_python_m_genstatem_tells_the_code_lock_story() -> None:
-    """``python -m genstatem`` runs the code lock demo, prints its story and exits 0."""
+    """``python -m genstatem code-lock`` runs the code lock demo, prints its story and exits 0."""
     done = subprocess.run(
-        [sys.executable, "-m", "genstatem"],
+        [sys.executable, "-m", "genstatem", "code-lock"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -294,6 +294,7 @@ def doc_programs(page: Path) -> list[tuple[str, str | None]]:
         "docs/elixir.md",
         "docs/nodes.md",
         "docs/supervision.md",
+        "docs/raft.md",
     ],
 )
 def test_the_programs_in_the_docs_run_and_print_what_the_docs_show(page: str, tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ class RaftClient:
 
     Each client is a session: its proposals carry a sequence number, so one
     retried after a lost answer or a change of leader is applied once.
+    Concurrent proposals through one client are sent one at a time, in order.
 
     Args:
         system: the ActorSystem to call from (a node of the cluster's network).
@@ -88,6 +89,7 @@ class RaftClient:
         self.retry_delay = retry_delay
         self.leader: str | None = None
         self._seq = 0
+        self._proposing = anyio.Lock()  # one proposal in flight: the session's sequence numbers stay in order
         self._turn = 0
 
     async def propose(self, command: bytes) -> Any:
@@ -97,8 +99,9 @@ class RaftClient:
             NoQuorum: no leader answered in time (the command may still be applied).
             CommandFailed: ``apply`` raised.
         """
-        self._seq += 1
-        return await self._request(Propose(command, self.client_id, self._seq))
+        async with self._proposing:
+            self._seq += 1
+            return await self._request(Propose(command, self.client_id, self._seq))
 
     async def read(self, query: bytes) -> Any:
         """A linearizable read: ``query`` on the leader's machine, reflecting every earlier write.
@@ -140,8 +143,10 @@ class RaftClient:
                     case ApplyFailed(error=error):
                         raise CommandFailed(error)
                     case NotLeader(leader=leader):
-                        self.leader = leader if leader in self.members else None
-                        if self.leader is None:
+                        if leader is not None and leader not in self.members:
+                            self.members.append(leader)  # added to the cluster since this client was made
+                        self.leader = leader
+                        if leader is None:
                             await anyio.sleep(self.retry_delay)
                     case Rejected(reason=reason):
                         if give_up_on_rejection:

@@ -278,11 +278,10 @@ class RaftNode(GenStateMachine):
         """A leader of ``term`` >= ours spoke: follow it (and restart the election timer)."""
         if term > self.term:
             await self._set_term(term, None)
-        self.leader_id = leader
         self.last_leader_contact = self._now()
-        if self.state_name() != FOLLOWER:
-            return self._step_down(data)
-        return KeepState(actions=self._election_timer())
+        stepped_down = self._step_down(data)  # None for a follower: its timer restarts below
+        self.leader_id = leader  # after the step-down, which clears it on a deposed leader
+        return stepped_down or KeepState(actions=self._election_timer())
 
     async def _on_append(self, append: Append, data: Any) -> Any:
         if append.term < self.term:
@@ -557,7 +556,8 @@ class RaftNode(GenStateMachine):
         if every is None or self.last_applied - self.log_store.first_index() + 1 < every:
             return
         index = self.last_applied
-        state = msgpack.packb([self.machine.snapshot(), sorted(self.sessions.items())], use_bin_type=True)
+        sessions = [(client, seq, *_result_to_data(result)) for client, (seq, result) in sorted(self.sessions.items())]
+        state = msgpack.packb([self.machine.snapshot(), sessions], use_bin_type=True)
         snapshot = Snapshot(index, self.log_store.term_at(index) or 0, self._members_at(index), state)
         self.snapshot_store.save(snapshot)
         await self.snapshot_store.sync()  # the snapshot is safe before the entries it covers go
@@ -565,9 +565,9 @@ class RaftNode(GenStateMachine):
         await self.log_store.sync()
 
     def _restore(self, snapshot: Snapshot) -> None:
-        machine_state, sessions = msgpack.unpackb(snapshot.data, raw=False, use_list=False)
+        machine_state, sessions = msgpack.unpackb(snapshot.data, raw=False)
         self.machine.restore(machine_state)
-        self.sessions = {client: (seq, result) for client, (seq, result) in sessions}
+        self.sessions = {client: (seq, _result_from_data(failed, value)) for client, seq, failed, value in sessions}
         self.commit_index = max(self.commit_index, snapshot.index)
         self.last_applied = snapshot.index
         self.configs = [(snapshot.index, tuple(snapshot.members))]
@@ -683,3 +683,12 @@ class RaftNode(GenStateMachine):
         for peer in list(self.followers):
             if peer not in self.members and peer != self.transfer_target:
                 del self.followers[peer]
+
+
+def _result_to_data(result: Ok | ApplyFailed) -> tuple[bool, Any]:
+    """A session's remembered answer as plain data for a snapshot: ``(failed, value)``."""
+    return (True, result.error) if isinstance(result, ApplyFailed) else (False, result.result)
+
+
+def _result_from_data(failed: bool, value: Any) -> Ok | ApplyFailed:
+    return ApplyFailed(value) if failed else Ok(value)
