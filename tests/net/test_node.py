@@ -359,3 +359,14 @@ async def test_two_nodes_with_one_name_are_refused() -> None:
         with pytest.raises(ValueError, match="already"):
             async with gs.ActorSystem(node="a", network=net):
                 pass
+
+
+async def test_a_call_to_a_node_that_left_fails_at_once() -> None:
+    """Calling an actor on a node no longer on the network fails with noconnection, not a timeout."""
+    net = MemoryNetwork()
+    async with gs.ActorSystem(node="a", network=net) as a:
+        async with gs.ActorSystem(node="b", network=net) as b:
+            await b.start(Agent, None, name="agent")
+        with anyio.fail_after(1), pytest.raises(gs.ActorExited) as lost:
+            await a.remote("b", "agent").call("anyone?", timeout=30)
+        assert lost.value.reason == "noconnection"

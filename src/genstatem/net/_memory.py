@@ -6,6 +6,8 @@ cross a real network fails here too, at the sender.
 
 from __future__ import annotations
 
+import contextlib
+
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -15,6 +17,9 @@ from ._codec import Codec
 from ._node import Node
 from ._registry import default_registry
 from ._transport import FrameHandler, PeerHandler
+
+_CONNECT_FAILED = -1
+"""The epoch of an inbox item saying: a send to this peer found nobody there."""
 
 
 class MemoryNetwork:
@@ -94,7 +99,9 @@ class MemoryTransport:
     async def _deliver(self) -> None:
         async with self._inbox[1] as inbox:
             async for peer, epoch, frame in inbox:
-                if epoch == self.network.epoch(self.node, peer):
+                if epoch == _CONNECT_FAILED:
+                    self._on_peer_down(peer)
+                elif epoch == self.network.epoch(self.node, peer):
                     self._on_frame(peer, frame)
                 self._room.set()
 
@@ -108,7 +115,11 @@ class MemoryTransport:
     def send(self, peer: str, frame: bytes) -> bool:
         other = self.network._endpoints.get(peer)
         if other is None:
-            return True  # nobody there: lost, as on a real network
+            # nobody there: the frame is lost and the connect fails, so calls waiting
+            # on that node fail with "noconnection" at once instead of timing out
+            with contextlib.suppress(anyio.WouldBlock):
+                self._inbox[0].send_nowait((peer, _CONNECT_FAILED, b""))
+            return True
         self._connect(other)
         try:
             other._inbox[0].send_nowait((self.node, self.network.epoch(self.node, peer), frame))

@@ -28,8 +28,10 @@ class RaftError(ActorError):
 class NoQuorum(RaftError, TimeoutError):
     """No leader answered within the client's timeout: the cluster has no reachable quorum.
 
-    A proposal that fails this way may or may not have been applied; retrying
-    it with the same client keeps it exactly-once.
+    A proposal that fails this way may or may not have been applied. The
+    retries ``propose`` makes itself (timeouts, lost answers, a change of
+    leader) reuse one sequence number, so they apply at most once; a new
+    ``propose`` call after ``NoQuorum`` is a new command.
     """
 
 

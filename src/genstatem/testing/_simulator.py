@@ -295,6 +295,7 @@ class Simulation:
         target = self._endpoints.get(receiver)
         if target is None:
             self._record("drop", sender.node, "no such node", receiver)
+            _running_loop().call_soon(sender.on_peer_down, receiver)  # the connect fails
             return
         if receiver not in sender.connected:
             sender.connected[receiver] = None
