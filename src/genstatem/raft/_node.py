@@ -399,11 +399,24 @@ class RaftNode(GenStateMachine):
         )
 
     def _read(self, caller: Caller, query: bytes) -> Any:
-        self.read_seq += 1
-        self.reads.append(_Pending(caller, query, self.commit_index, self.read_seq))
-        self._broadcast_appends(heartbeat=True)
+        # reads that arrive while a confirmation round is out join the next one (batched, as etcd does)
+        self.reads.append(_Pending(caller, query, self.commit_index, self.read_seq + 1))
+        if self._confirmed_read_seq() >= self.read_seq:
+            self._start_read_round()
         self._serve_reads()
         return None
+
+    def _start_read_round(self) -> None:
+        """Ask every follower to confirm this node still leads (the answers echo ``read_seq``)."""
+        self.read_seq += 1
+        self._broadcast_appends(heartbeat=True)
+
+    def _confirmed_read_seq(self) -> int:
+        """The highest read round a quorum (this node included) has answered."""
+        acks = sorted(
+            [self.read_seq] + [f.read_seq for peer, f in self.followers.items() if peer in self.members], reverse=True
+        )
+        return acks[self._quorum() - 1] if len(acks) >= self._quorum() else 0
 
     async def _append_local(self, entries: list[Entry]) -> None:
         self.log_store.append(entries)
@@ -496,10 +509,7 @@ class RaftNode(GenStateMachine):
         """Answer the reads whose leadership check a quorum confirmed and whose index is applied."""
         if not self.reads or not self._committed_in_term():
             return
-        acks = sorted(
-            [self.read_seq] + [f.read_seq for peer, f in self.followers.items() if peer in self.members], reverse=True
-        )
-        confirmed = acks[self._quorum() - 1] if len(acks) >= self._quorum() else 0
+        confirmed = self._confirmed_read_seq()
         still: list[_Pending] = []
         for pending in self.reads:
             index = max(pending.index, self.term_start)
@@ -508,6 +518,8 @@ class RaftNode(GenStateMachine):
             else:
                 still.append(pending)
         self.reads = still
+        if confirmed >= self.read_seq and any(pending.seq > self.read_seq for pending in still):
+            self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
 
     def _leave_if_removed(self, data: Any) -> Any:
         if self.id not in self.members and self.commit_index >= self.configs[-1][0]:
