@@ -1,7 +1,15 @@
-"""Tools for testing actors and state machines: virtual time, a handler driver, diagrams."""
+"""Tools for testing actors and protocols: virtual time, the simulator, a handler driver, diagrams, linearizability."""
 
 from ._driver import StateMachineDriver as StateMachineDriver
 from ._driver import Step as Step
+from ._history import PENDING as PENDING
+from ._history import HistoryRecorder as HistoryRecorder
+from ._history import Invocation as Invocation
+from ._history import Operation as Operation
+from ._linearizability import CheckResult as CheckResult
+from ._linearizability import KVModel as KVModel
+from ._linearizability import Model as Model
+from ._linearizability import check as check
 from ._mermaid import sequence_diagram as sequence_diagram
 from ._mermaid import state_diagram as state_diagram
 from ._records import MessageRecord as MessageRecord
@@ -11,13 +19,21 @@ from ._simulator import Simulation as Simulation
 from ._virtual_time import VirtualTimeEventLoop as VirtualTimeEventLoop
 
 __all__ = [
+    "PENDING",
+    "CheckResult",
     "Faults",
+    "HistoryRecorder",
+    "Invocation",
+    "KVModel",
     "MessageRecord",
+    "Model",
+    "Operation",
     "SimRecord",
     "Simulation",
     "StateMachineDriver",
     "Step",
     "VirtualTimeEventLoop",
+    "check",
     "sequence_diagram",
     "state_diagram",
 ]
