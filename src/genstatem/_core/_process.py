@@ -184,7 +184,12 @@ class Process:
             outcome: Any = None
             reason: Any = None
             crashed = False
-            with self.system.backend.cancel_scope() as self._scope:
+            # Entered by hand, not with a with-block: that would hold a bound __exit__
+            # on this frame for the actor's whole life, one more object per actor
+            # for the garbage collector to walk.
+            scope = self._scope = self.system.backend.cancel_scope()
+            scope.__enter__()
+            try:
                 try:
                     outcome = await self.behaviour.actor_init(self, arg)
                 except Exception as exc:
@@ -199,6 +204,11 @@ class Process:
                         reason = await self.behaviour.actor_run()
                     except Exception as exc:
                         reason, crashed = exc, True
+            except BaseException as exc:
+                if not scope.__exit__(type(exc), exc, exc.__traceback__):
+                    raise
+            else:
+                scope.__exit__(None, None, None)
             if self.status is Status.STARTING:
                 self._failed_to_start(outcome, started)
                 return

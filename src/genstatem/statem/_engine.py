@@ -155,8 +155,8 @@ class Engine:
         self.data: Any = None
         # Events handled before the mailbox (inserted, retried, zero timeouts),
         # kept in reverse: the next one is last, so taking it and pushing in
-        # front of it are O(1); an empty list costs 56 bytes, a deque 760.
-        self.queue: list[Event] = []
+        # front of it are O(1). Shared and empty until something is queued.
+        self.queue: list[Event] = _NO_EVENTS
         self.postponed: list[Event] = _NO_EVENTS  # a list of its own once an event is postponed
         self.timers: dict[Hashable, _Timer] = {}
         self._init_plan: Plan = _NO_ACTIONS
@@ -186,14 +186,13 @@ class Engine:
         """Handle events until a handler stops the actor; return the exit reason."""
         try:
             reason = await self._transition(self.state, self._init_plan, None, changed=True, repeat=False)
-            queue = self.queue
             mailbox = self.process.mailbox
             process = self.process
             while reason is _RUNNING:
                 if process.exit_pending:
                     await anyio.lowlevel.checkpoint()  # the exit signal's cancellation lands here
-                if queue:
-                    event = queue.pop()
+                if self.queue:
+                    event = self.queue.pop()
                 elif mailbox.items:
                     event = mailbox.items.popleft()
                 else:
@@ -315,12 +314,11 @@ class Engine:
             reason = await self._enter(previous if event is not None else next_state, timers)
             if reason is not _RUNNING:
                 return reason
-        queue = self.queue
         if changed and self.postponed:
-            queue.extend(reversed(self.postponed))
+            self._queue().extend(reversed(self.postponed))
             self.postponed = _NO_EVENTS
         if plan.next_events:
-            queue.extend(reversed(plan.next_events))
+            self._queue().extend(reversed(plan.next_events))
         if timers:
             self._arm_timers(timers)
         return _RUNNING
@@ -381,10 +379,16 @@ class Engine:
         timer = _Timer(key, action)
         self.timers[key] = timer
         if action.time == 0:
-            self.queue.insert(0, (timer, None))  # after everything already queued
+            self._queue().insert(0, (timer, None))  # after everything already queued
         else:
             fire = functools.partial(self.process.mailbox.put, (timer, None))
             timer.handle = self.process.system.backend.call_later(action.time, fire)
+
+    def _queue(self) -> list[Event]:
+        """The queue, as a list of this engine's own (it starts shared and empty)."""
+        if self.queue is _NO_EVENTS:
+            self.queue = []
+        return self.queue
 
     def _cancel_timer(self, key: Hashable) -> None:
         timer = self.timers.pop(key, None)
