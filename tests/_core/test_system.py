@@ -150,3 +150,30 @@ async def test_default_tracer_logs_structured_events() -> None:
             ref.trace()
             await ref.call("hello")
     assert any(entry["event"] == "trace" and "hello" in entry["content"] for entry in logs)
+
+
+class _Doom(BaseException):
+    """Not an Exception: nothing in an actor may swallow it."""
+
+
+async def test_a_base_exception_escaping_an_actor_fails_the_system() -> None:
+    """A BaseException out of an actor (a runtime bug, not a crash) is raised from the block, not lost."""
+
+    class Doomed(Recorder):
+        def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+            return gs.Stop("normal")
+
+        async def terminate(self, reason: Any, state: Any, data: Any) -> None:
+            raise _Doom("runtime bug")
+
+    async def main() -> None:
+        async with gs.ActorSystem() as system:
+            ref = await system.start(Doomed, ("doomed", []))
+            assert ref is not None
+            ref.cast("go")
+            await ref.wait_exit()
+            await anyio.sleep(0.01)
+
+    with pytest.raises(BaseExceptionGroup) as failed:
+        await main()
+    assert [type(error) for error in failed.value.exceptions] == [_Doom]

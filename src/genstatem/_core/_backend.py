@@ -9,6 +9,7 @@ events, sleeps and cancel scopes.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -170,7 +171,8 @@ class _AsyncioCaller(Caller):
         fut = self._fut
         if timeout is None:
             return await fut
-        handle = fut.get_loop().call_later(timeout, _timed_out, fut)
+        loop = fut.get_loop()
+        handle = loop.call_at(loop.time() + timeout, _timed_out, fut)
         try:
             return await fut
         finally:
@@ -201,28 +203,48 @@ class _AsyncioMailbox(Mailbox):
         return waiter
 
 
+async def _reraise(error: BaseException) -> None:
+    raise error
+
+
 class AsyncioBackend:
     """Futures and ``call_later`` on the running asyncio loop.
 
     Actor tasks are plain asyncio tasks: an anyio task group wraps each task
     in a handle with a cancel scope and an event of its own, which is most of
     the cost of an idle actor. The runtime tracks its processes itself, and a
-    process's task returns in the same step in which it is marked dead.
+    process's task returns in the same step in which it is marked dead. A
+    task that fails all the same (a runtime bug: actors catch their own
+    errors) fails the system's task group, as a failing child would.
     """
 
-    __slots__ = ("_loop",)
+    __slots__ = ("_loop", "_task_group", "_tasks", "_on_done", "_context")
 
-    def __init__(self) -> None:
+    def __init__(self, task_group: TaskGroup) -> None:
         self._loop = asyncio.get_running_loop()
+        self._task_group = task_group
+        self._tasks: set[asyncio.Task[None]] = set()  # asyncio itself keeps only weak references
+        # one callback and one context for every task, rather than one of each per task
+        self._on_done = self._task_done
+        self._context = contextvars.copy_context()
 
     def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
-        self._loop.create_task(function(*args))
+        task = self._loop.create_task(function(*args))
+        self._tasks.add(task)
+        task.add_done_callback(self._on_done, context=self._context)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self._task_group.start_soon(_reraise, error)
 
     def cancel_scope(self) -> CancelScope:
         return _TaskScope()
 
     async def wait_tasks(self) -> None:
-        await asyncio.sleep(0)  # the last processes' tasks return in the step they die
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     def now(self) -> float:
         return self._loop.time()
@@ -350,5 +372,5 @@ def running_on_asyncio() -> bool:
 def current_backend(task_group: TaskGroup) -> Backend:
     """The fastest backend for the running event loop."""
     if running_on_asyncio():
-        return AsyncioBackend()
+        return AsyncioBackend(task_group)
     return AnyioBackend(task_group)

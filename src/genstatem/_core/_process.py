@@ -21,9 +21,9 @@ import structlog
 from ._backend import Caller, CancelScope, Mailbox
 from ._errors import ActorExited, StartError, is_clean_exit
 from ._messages import INFO, Down, Exit, Monitor
+from ._ref import ActorRef
 
 if TYPE_CHECKING:
-    from ._ref import ActorRef
     from ._system import ActorSystem
     from ._trace import TraceEvent
 
@@ -139,8 +139,6 @@ class Process:
     )
 
     def __init__(self, system: ActorSystem, behaviour: Behaviour, name: Any) -> None:
-        from ._ref import ActorRef
-
         self.id = system.next_actor_id()
         self.name = name
         self.system = system
@@ -327,14 +325,15 @@ class Process:
         elif not isinstance(reason, BaseException):
             log.info("actor stopped", actor=repr(self.ref), reason=repr(reason))
 
-    async def wait_exit(self) -> Any:
+    async def wait_exit(self, timeout: float | None = None) -> Any:
+        """The exit reason, once the process is dead; ``CallTimeout`` after ``timeout``."""
         if self.status is Status.DEAD:
             return self.exit_reason
         waiter = self.system.backend.new_caller()
         if self.exit_waiters is None:
             self.exit_waiters = []
         self.exit_waiters.append(waiter)
-        return await waiter.wait(None)
+        return await waiter.wait(timeout)
 
     # -- links and monitors: this process's side --------------------------------
 

@@ -198,21 +198,22 @@ class Engine:
                 else:
                     await mailbox.wait()
                     continue
-                reason = await self._classify(event)
+                kind = event[0]
+                if kind is SYSTEM:
+                    reason = self._system_message(event[1])
+                elif kind.__class__ is _Timer:
+                    reason = await self._timer_fired(kind)
+                else:
+                    reason = await self._handle_event(event)
             return reason
         finally:
             self._cancel_all_timers()
 
-    async def _classify(self, event: Event) -> Any:
-        kind = event[0]
-        if kind is SYSTEM:
-            return self._system_message(event[1])
-        if kind.__class__ is _Timer:
-            if self.timers.get(kind.key) is not kind:
-                return _RUNNING  # a cancelled timer's late fire, or a stale zero timeout
-            del self.timers[kind.key]
-            event = (kind.action, kind.action.content)
-        return await self._handle_event(event)
+    async def _timer_fired(self, timer: _Timer) -> Any:
+        if self.timers.get(timer.key) is not timer:
+            return _RUNNING  # a cancelled timer's late fire, or a stale zero timeout
+        del self.timers[timer.key]
+        return await self._handle_event((timer.action, timer.action.content))
 
     def _system_message(self, msg: Any) -> Any:
         if msg.__class__ is GetState:
@@ -231,6 +232,19 @@ class Engine:
         result = self.invoke(event[0], event[1])
         if result.__class__ is CoroutineType:
             result = await result
+        if tracer is None and (result is None or result.__class__ is KeepState):
+            # the common results: no state change, and no action or a single reply
+            if result is None:
+                return _RUNNING
+            actions = result.actions
+            if (actions.__class__ is tuple and not actions) or (
+                actions.__class__ is Reply and isinstance(actions.caller, Caller)
+            ):
+                if result.data is not UNCHANGED:
+                    self.data = result.data
+                if actions:
+                    actions.caller.resolve(actions.value)
+                return _RUNNING
         return await self._check_result(result, event)
 
     def invoke(self, event_type: Any, content: Any) -> Any:
