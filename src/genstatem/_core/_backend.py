@@ -203,10 +203,6 @@ class _AsyncioMailbox(Mailbox):
         return waiter
 
 
-async def _reraise(error: BaseException) -> None:
-    raise error
-
-
 class AsyncioBackend:
     """Futures and ``call_later`` on the running asyncio loop.
 
@@ -218,7 +214,7 @@ class AsyncioBackend:
     errors) fails the system's task group, as a failing child would.
     """
 
-    __slots__ = ("_loop", "_task_group", "_tasks", "_on_done", "_context")
+    __slots__ = ("_context", "_failures", "_loop", "_on_done", "_task_group", "_tasks")
 
     def __init__(self, task_group: TaskGroup) -> None:
         self._loop = asyncio.get_running_loop()
@@ -227,6 +223,7 @@ class AsyncioBackend:
         # one callback and one context for every task, rather than one of each per task
         self._on_done = self._task_done
         self._context = contextvars.copy_context()
+        self._failures: list[BaseException] = []  # raised from the task group, or at the latest on exit
 
     def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
         task = self._loop.create_task(function(*args))
@@ -237,7 +234,12 @@ class AsyncioBackend:
         self._tasks.discard(task)
         error = None if task.cancelled() else task.exception()
         if error is not None:
-            self._task_group.start_soon(_reraise, error)
+            self._failures.append(error)
+            self._task_group.start_soon(self._reraise, error)
+
+    async def _reraise(self, error: BaseException) -> None:
+        self._failures.remove(error)
+        raise error
 
     def cancel_scope(self) -> CancelScope:
         return _TaskScope()
@@ -245,6 +247,9 @@ class AsyncioBackend:
     async def wait_tasks(self) -> None:
         if self._tasks:
             await asyncio.wait(list(self._tasks))
+        if self._failures:  # the system is leaving before its task group could raise them
+            failures, self._failures = self._failures, []
+            raise BaseExceptionGroup("an actor's task failed", failures)
 
     def now(self) -> float:
         return self._loop.time()
