@@ -46,6 +46,12 @@ LEADER = "leader"
 NEMESIS_CONFIG: Final = RaftConfig(election_timeout=(0.5, 1.0), heartbeat_interval=0.1)
 """The timing ``run_nemesis`` gives its nodes: elections in 0.5 to 1 virtual second."""
 
+CALL_TIMEOUT: Final = 0.5
+"""Virtual seconds a client waits for one node's answer before it tries another."""
+
+LONGEST_DELAY: Final = 1.5
+"""The longest a message may take under the nemesis (longer than an election timeout)."""
+
 
 class RaftCluster:
     """RaftNodes on simulated nodes, each with a ``MemoryStorage`` that outlives its crashes.
@@ -222,7 +228,7 @@ class KVWorkload:
                 name=self.cluster.name,
                 client_id=name,
                 timeout=self.timeout,
-                call_timeout=0.5,
+                call_timeout=CALL_TIMEOUT,
                 retry_delay=0.05,
             )
 
@@ -367,7 +373,8 @@ class Nemesis:
     async def start(self, node: str = "nemesis") -> None:
         """Start a node for the nemesis's own client (transfers, membership changes)."""
         system = await self.sim.start_node(node, _no_setup)
-        self.admin = RaftClient(system, self.cluster.members, name=self.cluster.name, timeout=2.0, call_timeout=0.5)
+        members, name = self.cluster.members, self.cluster.name
+        self.admin = RaftClient(system, members, name=name, timeout=2.0, call_timeout=CALL_TIMEOUT)
 
     async def run(self, duration: float, *, step: tuple[float, float] = (0.2, 3.0)) -> None:
         """Apply random faults for ``duration`` virtual seconds, waiting ``step`` seconds between two."""
@@ -403,7 +410,7 @@ class Nemesis:
             sim.partition(sides[0], sides[1], one_way=True)
             self._note(f"one-way {sides[0]} -> {sides[1]}")
         elif action == "network":
-            high = rnd.choice((0.005, 0.05, 0.3, 1.5))
+            high = rnd.choice((0.005, 0.05, 0.3, LONGEST_DELAY))
             sim.faults = Faults(
                 drop=rnd.choice((0.0, 0.05, 0.2, 0.4)),
                 duplicate=rnd.choice((0.0, 0.05, 0.2)),
@@ -503,8 +510,16 @@ timeout (5 s) before the client's fresh write and read start.
 """
 
 
-STRAGGLER_GRACE: Final = 1.0
-"""An operation may still time out this long after a stable leader is elected (its time had run out), no later."""
+DEFAULT_FAULT_TIME: Final = (10.0, 30.0)
+"""``run_nemesis``'s default ``(min, max)`` virtual seconds of faults."""
+
+STRAGGLER_GRACE: Final = LONGEST_DELAY + CALL_TIMEOUT + 0.5
+"""How long after a stable leader is elected an operation may still time out (2.5 s), and no later.
+
+A message sent just before the heal may still take ``LONGEST_DELAY`` to
+arrive, and later messages on its link wait behind it, so a client's call
+may time out behind it; its retry then succeeds.
+"""
 
 
 @attrs.frozen
@@ -514,6 +529,7 @@ class NemesisReport:
     Attributes:
         seed: the seed.
         nodes: how many Raft nodes.
+        fault_time: the ``fault_time`` the run was given.
         error: why the run failed (an invariant, liveness, linearizability,
             a client error), or ``None`` if it passed.
         linearizability: the checker's result.
@@ -530,6 +546,7 @@ class NemesisReport:
 
     seed: int
     nodes: int
+    fault_time: tuple[float, float]
     error: str | None
     linearizability: CheckResult | None
     history: tuple[Operation, ...]
@@ -554,7 +571,10 @@ class NemesisReport:
 
     def replay_hint(self) -> str:
         """The command that replays this seed."""
-        return f"python scripts/raft_nemesis.py --replay {self.seed} --nodes {self.nodes}"
+        command = f"python scripts/raft_nemesis.py --replay {self.seed} --nodes {self.nodes}"
+        if self.fault_time != DEFAULT_FAULT_TIME:
+            command += f" --fault-time {self.fault_time[0]:g}:{self.fault_time[1]:g}"
+        return command
 
 
 class _LivenessError(AssertionError):
@@ -566,7 +586,7 @@ def run_nemesis(
     *,
     nodes: int = 3,
     clients: int = 3,
-    fault_time: tuple[float, float] = (10.0, 30.0),
+    fault_time: tuple[float, float] = DEFAULT_FAULT_TIME,
     check_timeout: float = 5.0,
     keep_trace: bool = False,
     quiet: bool = True,
@@ -664,6 +684,7 @@ def run_nemesis(
     return NemesisReport(
         seed=seed,
         nodes=nodes,
+        fault_time=fault_time,
         error=error,
         linearizability=result,
         history=history,
