@@ -119,6 +119,14 @@ class Mailbox:
 
     def put(self, item: tuple[Any, Any]) -> None:
         """Append ``item`` and wake the owner if it is waiting."""
+        items = self.items
+        if items is _NO_ITEMS:
+            items = self.items = deque()
+        items.append(item)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the owner if it waits (``wait``)."""
         raise NotImplementedError
 
     def wait(self) -> Awaitable[Any]:
@@ -187,11 +195,7 @@ class _AsyncioMailbox(Mailbox):
         self._loop = loop
         self._waiter: asyncio.Future[None] | None = None
 
-    def put(self, item: tuple[Any, Any]) -> None:
-        items = self.items
-        if items is _NO_ITEMS:
-            items = self.items = deque()
-        items.append(item)
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -303,11 +307,7 @@ class _EventMailbox(Mailbox):
         super().__init__()
         self._waiter: anyio.Event | None = None
 
-    def put(self, item: tuple[Any, Any]) -> None:
-        items = self.items
-        if items is _NO_ITEMS:
-            items = self.items = deque()
-        items.append(item)
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None

@@ -422,22 +422,22 @@ class Node:
             process.mailbox.put((INFO if message.info else CAST, message.msg))
 
     def _on_call(self, peer: str, message: CallMsg) -> None:
-        process = self._target(message.to)
-        if process is None or not process.alive:
-            self.send_to(peer, FailMsg(message.call_id, "noproc"))
-            return
-        caller = _RemoteCaller(self, peer, message.call_id, process)
-        process.callers[caller] = None
-        process.mailbox.put((Call(caller), message.request))
+        self._deliver_request(peer, message.to, message.call_id, lambda caller: (Call(caller), message.request))
 
     def _on_get_state(self, peer: str, message: GetStateMsg) -> None:
-        process = self._target(message.to)
+        self._deliver_request(peer, message.to, message.call_id, lambda caller: (SYSTEM, GetState(caller)))
+
+    def _deliver_request(
+        self, peer: str, to: Address, call_id: int, item: Callable[[_RemoteCaller], tuple[Any, Any]]
+    ) -> None:
+        """Put a request that expects an answer in a local mailbox, or answer ``noproc``."""
+        process = self._target(to)
         if process is None or not process.alive:
-            self.send_to(peer, FailMsg(message.call_id, "noproc"))
+            self.send_to(peer, FailMsg(call_id, "noproc"))
             return
-        caller = _RemoteCaller(self, peer, message.call_id, process)
-        process.callers[caller] = None
-        process.mailbox.put((SYSTEM, GetState(caller)))
+        caller = _RemoteCaller(self, peer, call_id, process)
+        process.callers[caller] = None  # so it fails with ActorExited if the actor dies first
+        process.mailbox.put(item(caller))
 
     def _on_stop(self, peer: str, message: StopMsg) -> None:
         process = self._target(message.to)
