@@ -29,7 +29,7 @@ from .net import MemoryNetwork
 from .raft import KVMachine, MemoryStorage, RaftClient, RaftConfig, RaftNode, RaftSpec, RaftStatus
 
 MEMBERS = ("a", "b", "c")
-CONFIG = RaftConfig(election_timeout=(0.15, 0.3), heartbeat_interval=0.03)
+CONFIG = RaftConfig(election_timeout=(0.3, 0.6), heartbeat_interval=0.05)
 WAIT = 5.0
 """Seconds any one step of the story may take before the demo gives up."""
 DEADLINE = 30.0

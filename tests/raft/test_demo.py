@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -58,6 +59,12 @@ def test_python_m_genstatem_tells_the_raft_story() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     check_story(done.stdout)
     assert done.stderr == ""
+
+
+@pytest.fixture
+def anyio_backend(virtual_anyio_backend: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """In-process runs of the demo are on virtual time: the story cannot depend on the machine's speed."""
+    return virtual_anyio_backend
 
 
 @pytest.mark.anyio
