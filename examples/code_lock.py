@@ -14,7 +14,7 @@ Buttons pressed while the door is open are ignored, as in the guide. The
 ``"wait_until_locked"`` call shows ``Postpone``: while the door is open it is
 kept, and answered by ``locked`` right after the state change.
 
-Run the demo with ``python examples/code_lock.py`` or ``python -m genstatem``.
+Run the demo with ``python examples/code_lock.py`` or ``python -m genstatem code-lock``.
 """
 
 from __future__ import annotations
