@@ -27,9 +27,18 @@ import attrs
 import msgpack  # type: ignore[import-untyped]
 import structlog
 
-from .. import statem as gs_statem
 from .._core import Call, Caller, Cast, reply
-from ..statem import GenericTimeout, GenStateMachine, Init, KeepState, NextState, StateTimeout
+from ..statem import (
+    Enter,
+    GenericTimeout,
+    GenStateMachine,
+    Init,
+    KeepState,
+    NextState,
+    RepeatState,
+    Reply,
+    StateTimeout,
+)
 from ._config import RaftConfig
 from ._log import Entry
 from ._rpc import (
@@ -173,14 +182,14 @@ class RaftNode(GenStateMachine):
 
     async def pre_candidate(self, event_type: Any, content: Any, data: Any) -> Any:
         match event_type, content:
-            case gs_statem.Enter(), _:
+            case Enter(), _:
                 self.votes = {self.id}
                 self._broadcast(VoteRequest(self.term + 1, self.id, *self._last(), pre_vote=True))
                 return KeepState(actions=[*self._election_timer(), GenericTimeout("tally", 0)])
             case GenericTimeout("tally"), _:
                 return self._maybe_won(PRE_CANDIDATE, data)
             case StateTimeout(), "election":
-                return gs_statem.RepeatState()
+                return RepeatState()
             case Cast(), VoteReply(pre_vote=True, granted=True, voter=voter, term=term) if term == self.term + 1:
                 self.votes.add(voter)
                 return self._maybe_won(PRE_CANDIDATE, data)
@@ -188,7 +197,7 @@ class RaftNode(GenStateMachine):
 
     async def candidate(self, event_type: Any, content: Any, data: Any) -> Any:
         match event_type, content:
-            case gs_statem.Enter(), _:
+            case Enter(), _:
                 await self._set_term(self.term + 1, self.id)  # persisted before anyone is asked
                 self.votes = {self.id}
                 transfer, self.campaign_for_transfer = self.campaign_for_transfer, False
@@ -197,7 +206,7 @@ class RaftNode(GenStateMachine):
             case GenericTimeout("tally"), _:
                 return self._maybe_won(CANDIDATE, data)
             case StateTimeout(), "election":  # a split vote: try again (through a pre-vote, if on)
-                return NextState(PRE_CANDIDATE, data) if self.config.pre_vote else gs_statem.RepeatState()
+                return NextState(PRE_CANDIDATE, data) if self.config.pre_vote else RepeatState()
             case Cast(), VoteReply(pre_vote=False, granted=True, voter=voter, term=term) if term == self.term:
                 self.votes.add(voter)
                 return self._maybe_won(CANDIDATE, data)
@@ -205,7 +214,7 @@ class RaftNode(GenStateMachine):
 
     async def leader(self, event_type: Any, content: Any, data: Any) -> Any:
         match event_type, content:
-            case gs_statem.Enter(), _:
+            case Enter(), _:
                 return await self._become_leader()
             case GenericTimeout("heartbeat"), _:
                 self._broadcast_appends(heartbeat=True)
@@ -233,7 +242,7 @@ class RaftNode(GenStateMachine):
     async def _common(self, event_type: Any, content: Any, data: Any) -> Any:
         """Terms, votes, appends and client requests: the same rules in every role."""
         match event_type, content:
-            case gs_statem.Enter(), _:
+            case Enter(), _:
                 return None
             case Cast(), VoteRequest() as request:
                 return await self._on_vote_request(request, data)
@@ -247,9 +256,9 @@ class RaftNode(GenStateMachine):
                 await self._set_term(term, None)
                 return self._step_down(data)
             case Call(caller), Propose() | Read() | ChangeMembers() | TransferLeadership():
-                return KeepState(actions=gs_statem.Reply(caller, NotLeader(self.leader_id)))
+                return KeepState(actions=Reply(caller, NotLeader(self.leader_id)))
             case Call(caller), "status":
-                return KeepState(actions=gs_statem.Reply(caller, self.status()))
+                return KeepState(actions=Reply(caller, self.status()))
         return None  # stale replies and anything unknown: ignored, as the paper says
 
     async def _on_vote_request(self, request: VoteRequest, data: Any) -> Any:
@@ -360,14 +369,14 @@ class RaftNode(GenStateMachine):
 
     async def _propose(self, caller: Caller, proposal: Propose) -> Any:
         if self.transfer_target is not None:
-            return KeepState(actions=gs_statem.Reply(caller, Rejected("leadership transfer in progress")))
+            return KeepState(actions=Reply(caller, Rejected("leadership transfer in progress")))
         if self.uncommitted_bytes > self.config.max_uncommitted_bytes:
-            return KeepState(actions=gs_statem.Reply(caller, Rejected("too many uncommitted entries")))
+            return KeepState(actions=Reply(caller, Rejected("too many uncommitted entries")))
         if proposal.client is not None:
             done = self.sessions.get(proposal.client)
             if done is not None and done[0] >= proposal.seq:
                 answer = done[1] if done[0] == proposal.seq else Rejected("sequence number already used")
-                return KeepState(actions=gs_statem.Reply(caller, answer))
+                return KeepState(actions=Reply(caller, answer))
         index = self.log_store.last_index() + 1
         entry = Entry(index, self.term, proposal.command, client=proposal.client, seq=proposal.seq)
         self.waiting[index] = (self.term, caller)
@@ -376,7 +385,7 @@ class RaftNode(GenStateMachine):
 
     async def _change_members(self, caller: Caller, change: ChangeMembers) -> Any:
         if self.configs[-1][0] > self.commit_index or not self._committed_in_term():
-            return KeepState(actions=gs_statem.Reply(caller, Rejected("a membership change is in progress")))
+            return KeepState(actions=Reply(caller, Rejected("a membership change is in progress")))
         members = [m for m in self.members if m != change.remove]
         if change.add is not None and change.add not in members:
             members.append(change.add)
@@ -391,12 +400,10 @@ class RaftNode(GenStateMachine):
 
     def _transfer(self, caller: Caller, target: str) -> Any:
         if target == self.id or target not in self.followers:
-            return KeepState(actions=gs_statem.Reply(caller, Rejected(f"cannot transfer to {target!r}")))
+            return KeepState(actions=Reply(caller, Rejected(f"cannot transfer to {target!r}")))
         self.transfer_target = target
         self._maybe_send_timeout_now()
-        return KeepState(
-            actions=[gs_statem.Reply(caller, Ok()), GenericTimeout("transfer", self.config.election_timeout[1])]
-        )
+        return KeepState(actions=[Reply(caller, Ok()), GenericTimeout("transfer", self.config.election_timeout[1])])
 
     def _read(self, caller: Caller, query: bytes) -> Any:
         # reads that arrive while a confirmation round is out join the next one (batched, as etcd does)
