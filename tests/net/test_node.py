@@ -370,3 +370,21 @@ async def test_a_call_to_a_node_that_left_fails_at_once() -> None:
         with anyio.fail_after(1), pytest.raises(gs.ActorExited) as lost:
             await a.remote("b", "agent").call("anyone?", timeout=30)
         assert lost.value.reason == "noconnection"
+
+
+async def test_a_remote_ref_by_name_follows_the_name_and_one_by_id_stays_dead() -> None:
+    """A ref by id is known dead once its actor is gone; a ref by name stays usable for the next holder."""
+    async with two_nodes() as (_, a, b):
+        await b.start(Agent, None, name="agent")
+        by_name = a.remote("b", "agent")
+        _, _, by_id = await by_name.call("who?")
+        await by_name.stop()
+        with pytest.raises(gs.NoProcess):
+            await by_id.call("x")
+        with pytest.raises(gs.NoProcess):
+            await by_name.call("x")
+        assert not by_id.alive
+        assert by_name.alive
+        await b.start(Agent, None, name="agent")
+        _, request, _ = await by_name.call("again")
+        assert request == "again"

@@ -299,6 +299,11 @@ class Node:
     def believes_alive(self, address: Address) -> bool:
         return address not in self._known_dead
 
+    def _mark_dead(self, address: Address) -> None:
+        """Remember an actor id is gone; a name is not: another actor may take it."""
+        if address.pid is not None:
+            self._known_dead.add(address)
+
     def peer_for(self, ref: RemoteRef) -> _RemotePeer:
         key = (ref._address.node, ref._address.pid, ref._address.name)
         peer = self._peers.get(key)
@@ -364,7 +369,7 @@ class Node:
             self.send_to(address.node, build(call_id))
             return await caller.wait(timeout)
         except NoProcess:
-            self._known_dead.add(address)
+            self._mark_dead(address)
             raise
         finally:
             self._pending.pop(call_id, None)
@@ -511,7 +516,7 @@ class Node:
             watched[0].drop_monitor(watched[1])
 
     def _on_down(self, peer: str, message: DownMsg) -> None:
-        self._known_dead.add(message.target)
+        self._mark_dead(message.target)
         waiter = self._exit_waiters.pop(message.monitor_id, None)
         if waiter is not None:
             waiter[1].resolve(message.reason)
