@@ -155,6 +155,11 @@ class RaftNode(GenStateMachine):
         snapshot = self.snapshot_store.load()
         if snapshot is not None:
             self._restore(snapshot)
+            if self.log_store.first_index() <= snapshot.index:
+                # A crash came between the snapshot's sync and the log's compaction: finish the compaction,
+                # or the log ends before the snapshot and no leader's probe can ever match it.
+                self.log_store.compact(snapshot.index, snapshot.term)
+                await self.log_store.sync()
         self._reload_members()
         self.leader_id: str | None = None
         self.campaign_for_transfer = False
