@@ -61,8 +61,10 @@ class MemoryNetwork:
                 endpoint._on_peer_down(peer)
 
     def _leave(self, endpoint: MemoryTransport) -> None:
-        self._endpoints.pop(endpoint.node, None)
-        for other in self._endpoints.values():
+        if self._endpoints.get(endpoint.node) is not endpoint:
+            return  # already gone, perhaps replaced by a restarted node of the same name
+        del self._endpoints[endpoint.node]
+        for other in list(self._endpoints.values()):
             if endpoint.node in other._connected:
                 self.disconnect(other.node, endpoint.node)
 
@@ -86,6 +88,9 @@ class MemoryTransport:
     async def start(
         self, node: str, on_frame: FrameHandler, on_peer_up: PeerHandler, on_peer_down: PeerHandler
     ) -> None:
+        existing = self.network._endpoints.get(node)
+        if existing is not None and existing._gone():
+            self.network._leave(existing)  # a crashed incarnation that never left: the restart takes its place
         if node in self.network._endpoints:
             raise ValueError(f"a node named {node!r} is already on this network")
         self.node = node
@@ -113,11 +118,16 @@ class MemoryTransport:
             other._on_peer_up(self.node)
 
     def send(self, peer: str, frame: bytes) -> bool:
+        # Like Erlang's send, this never raises for the peer's sake: a peer that is gone,
+        # or going (its system cancelled before it could leave), loses the frame.
         other = self.network._endpoints.get(peer)
+        if other is not None and other._gone():
+            self.network._leave(other)
+            other = None
         if other is None:
             # nobody there: the frame is lost and the connect fails, so calls waiting
             # on that node fail with "noconnection" at once instead of timing out
-            with contextlib.suppress(anyio.WouldBlock):
+            with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._inbox[0].send_nowait((peer, _CONNECT_FAILED, b""))
             return True
         self._connect(other)
@@ -125,7 +135,13 @@ class MemoryTransport:
             other._inbox[0].send_nowait((self.node, self.network.epoch(self.node, peer), frame))
         except anyio.WouldBlock:
             return False
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self.network._leave(other)  # it stopped reading between the check and the send: it is gone
         return True
+
+    def _gone(self) -> bool:
+        """Whether this endpoint no longer reads its inbox: its node's task was cancelled or it stopped."""
+        return self._inbox[0].statistics().open_receive_streams == 0
 
     async def drain(self, peer: str) -> None:
         other = self.network._endpoints.get(peer)

@@ -27,7 +27,8 @@ from ._storage import SnapshotStore as SnapshotStore
 from ._storage import StorageStatistics as StorageStatistics
 from ._storage import TermStore as TermStore
 
-for _offset, _cls in enumerate(_RAFT_MESSAGES):
+# Every type a node sends to another: its RPCs and client answers, then what it answers to a status call.
+for _offset, _cls in enumerate((*_RAFT_MESSAGES, RaftStatus)):
     _registry.register(_cls, 200 + _offset, reserved=True)
 
 __all__ = [

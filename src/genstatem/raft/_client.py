@@ -51,11 +51,16 @@ class RequestRejected(RaftError):
     """The leader refused the request and will keep refusing it (e.g. a bad transfer target)."""
 
 
-_RETRYABLE = (CallTimeout, NoProcess, ActorExited)
+_RETRYABLE = (CallTimeout, NoProcess, ActorExited, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+"""A node did not answer: it timed out, is gone, or its connection broke. Ask again, perhaps elsewhere."""
 
 
 class RaftClient:
     """Talks to a Raft cluster from any node: finds the leader, retries, times out.
+
+    Whatever the network does, its methods raise only ``RaftError``s: a
+    node that is gone or a connection that breaks is retried (elsewhere)
+    until the client's ``timeout``, then ``NoQuorum``.
 
     Each client is a session: its proposals carry a sequence number, so one
     retried after a lost answer or a change of leader is applied once.
