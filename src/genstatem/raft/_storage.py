@@ -100,6 +100,18 @@ class TermStore(Protocol):
         ...
 
 
+class Storage(Protocol):
+    """A node's storage, outliving the node: each ``open()`` starts an incarnation from what was synced.
+
+    ``MemoryStorage`` (tests, simulations) and ``FileStorage`` (a directory
+    on disk) are the two that ship.
+    """
+
+    def open(self) -> tuple[LogStore, TermStore, SnapshotStore]:
+        """Start a new incarnation: the stores a (re)starting node reads and writes."""
+        ...
+
+
 def _members(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
