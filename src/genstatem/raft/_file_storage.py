@@ -72,6 +72,7 @@ _META, _TERM, _SNAPSHOT, _LOG = b"meta", b"term", b"snap", b"log "
 _APPEND, _TRUNCATE = 0, 1  # the operations a log frame holds
 
 _fdatasync = getattr(os, "fdatasync", os.fsync)
+_fsync = os.fsync
 
 RESTORE_ADVICE = (
     "This node's data cannot be trusted: stop it, remove it from the cluster (remove_member), "
@@ -173,7 +174,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def _sync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        _fsync(fd)
     finally:
         os.close(fd)
 
@@ -184,7 +185,7 @@ def _replace(path: Path, data: bytes) -> None:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         _write_all(fd, data)
-        os.fsync(fd)
+        _fsync(fd)
     finally:
         os.close(fd)
     os.replace(temporary, path)
@@ -412,7 +413,7 @@ class FileStorage:
                 fd = os.open(path, os.O_WRONLY)
                 try:
                     os.ftruncate(fd, end)
-                    os.fsync(fd)
+                    _fsync(fd)
                 finally:
                     os.close(fd)
         seq, path, _ = live[-1]
