@@ -250,7 +250,10 @@ class _Durable:
 
 
 class MemoryStorage:
-    """In-memory storage for one node that outlives the node.
+    """In-memory storage for one node that outlives the node: for tests and examples.
+
+    Everything is lost when the Python process ends; a node whose data must
+    survive its process uses ``FileStorage``.
 
     Keep it outside the ``ActorSystem`` (in the test, say) and give it to the
     node at every (re)start; the node calls ``open()``. What the node synced
