@@ -12,6 +12,8 @@ from ._client import RaftClient as RaftClient
 from ._client import RaftError as RaftError
 from ._client import RequestRejected as RequestRejected
 from ._config import RaftConfig as RaftConfig
+from ._file_storage import FileStorage as FileStorage
+from ._file_storage import StorageError as StorageError
 from ._log import Entry as Entry
 from ._node import RaftNode as RaftNode
 from ._node import RaftSpec as RaftSpec
@@ -24,6 +26,7 @@ from ._storage import LogStore as LogStore
 from ._storage import MemoryStorage as MemoryStorage
 from ._storage import Snapshot as Snapshot
 from ._storage import SnapshotStore as SnapshotStore
+from ._storage import Storage as Storage
 from ._storage import StorageStatistics as StorageStatistics
 from ._storage import TermStore as TermStore
 
@@ -34,6 +37,7 @@ for _offset, _cls in enumerate((*_RAFT_MESSAGES, RaftStatus)):
 __all__ = [
     "CommandFailed",
     "Entry",
+    "FileStorage",
     "KVMachine",
     "ListMachine",
     "LogStore",
@@ -49,6 +53,8 @@ __all__ = [
     "Snapshot",
     "SnapshotStore",
     "StateMachine",
+    "Storage",
+    "StorageError",
     "StorageStatistics",
     "TermStore",
 ]

@@ -100,6 +100,18 @@ class TermStore(Protocol):
         ...
 
 
+class Storage(Protocol):
+    """A node's storage, outliving the node: each ``open()`` starts an incarnation from what was synced.
+
+    ``MemoryStorage`` (tests, simulations) and ``FileStorage`` (a directory
+    on disk) are the two that ship.
+    """
+
+    def open(self) -> tuple[LogStore, TermStore, SnapshotStore]:
+        """Start a new incarnation: the stores a (re)starting node reads and writes."""
+        ...
+
+
 def _members(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
@@ -238,7 +250,10 @@ class _Durable:
 
 
 class MemoryStorage:
-    """In-memory storage for one node that outlives the node.
+    """In-memory storage for one node that outlives the node: for tests and examples.
+
+    Everything is lost when the Python process ends; a node whose data must
+    survive its process uses ``FileStorage``.
 
     Keep it outside the ``ActorSystem`` (in the test, say) and give it to the
     node at every (re)start; the node calls ``open()``. What the node synced

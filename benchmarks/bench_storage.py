@@ -1,0 +1,190 @@
+"""Raft storage: sync latency and appended entries/s, FileStorage against SQLite and the physical floor.
+
+Three ways of making log entries durable, measured in the same run, in the
+same directory (on the disk you point ``--dir`` at), each with one entry per
+sync and with batches of 64 entries per sync (100-byte commands):
+
+- ``floor``: a bare loop of ``os.write`` + ``os.fdatasync`` on an append-only
+  file, writing the same number of bytes per sync as FileStorage's frame;
+  no encoding, no thread. Nothing that appends to a file and flushes it can
+  sync more often than this.
+- ``file``: ``FileStorage`` as a RaftNode uses it: ``log.append(batch)`` then
+  ``await log.sync()`` (encoding, one checksummed frame, ``write`` +
+  ``fdatasync`` in a worker thread).
+- ``sqlite``: the candidate we measured against it, defined below: the same
+  appends kept in memory and written at ``sync()`` in one transaction by a
+  worker thread, on stdlib ``sqlite3`` with ``journal_mode=WAL`` and
+  ``synchronous=FULL`` (entries as msgpack rows keyed by index).
+
+For each: syncs/s, p50/p99 sync latency, entries/s, and syncs/s as a
+fraction of the floor's. FileStorage should reach at least 0.8 of the floor.
+
+    python benchmarks/bench_storage.py             # 1,000 syncs per figure
+    python benchmarks/bench_storage.py --n 200     # quick run
+    python benchmarks/bench_storage.py --dir /mnt/ssd/tmp --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import msgpack
+
+from genstatem.raft import Entry, FileStorage
+from genstatem.raft._file_storage import _encode_entry, _frame
+
+COMMAND = b"x" * 100
+TARGET = 0.8
+
+
+class SqliteLog:
+    """The SQLite candidate's log store, as far as the benchmark needs: append, then sync in one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, term INTEGER, entry BLOB)")
+        self._pending: list[tuple[int, int, bytes]] = []
+        self._last = 0
+
+    def last_index(self) -> int:
+        return self._last
+
+    def append(self, entries: list[Entry]) -> None:
+        self._pending += [(e.index, e.term, msgpack.packb(_encode_entry(e))) for e in entries]
+        self._last = entries[-1].index
+
+    def _write(self, rows: list[tuple[int, int, bytes]]) -> None:
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT INTO entries VALUES (?, ?, ?)", rows)
+        self._db.execute("COMMIT")
+
+    async def sync(self) -> None:
+        rows, self._pending = self._pending, []
+        await anyio.to_thread.run_sync(self._write, rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+async def timed(n: int, one_sync: Callable[[], Awaitable[None]]) -> list[float]:
+    """Seconds taken by each of ``n`` calls of ``one_sync``, after 10 unmeasured ones."""
+    for _ in range(10):
+        await one_sync()
+    took = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await one_sync()
+        took.append(time.perf_counter() - started)
+    return took
+
+
+async def bench_floor(directory: Path, n: int, batch: int) -> list[float]:
+    frame = _frame(msgpack.packb([[0, [_encode_entry(Entry(1, 1, COMMAND))] * batch]]))
+    fd = os.open(directory / "floor", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+
+        async def one_sync() -> None:
+            os.write(fd, frame)
+            os.fdatasync(fd)
+
+        return await timed(n, one_sync)
+    finally:
+        os.close(fd)
+
+
+async def bench_file(directory: Path, n: int, batch: int) -> list[float]:
+    with FileStorage(directory / "file", node="a", cluster="bench") as storage:
+        log, _, _ = storage.open()
+
+        async def one_sync() -> None:
+            first = log.last_index() + 1
+            log.append([Entry(first + i, 1, COMMAND) for i in range(batch)])
+            await log.sync()
+
+        return await timed(n, one_sync)
+
+
+async def bench_sqlite(directory: Path, n: int, batch: int) -> list[float]:
+    log = SqliteLog(directory / "sqlite.db")
+    try:
+
+        async def one_sync() -> None:
+            first = log.last_index() + 1
+            log.append([Entry(first + i, 1, COMMAND) for i in range(batch)])
+            await log.sync()
+
+        return await timed(n, one_sync)
+    finally:
+        log.close()
+
+
+BENCHES = {"floor": bench_floor, "file": bench_file, "sqlite": bench_sqlite}
+
+
+def figures(took: list[float], batch: int) -> dict[str, float]:
+    ordered = sorted(took)
+    syncs = len(took) / sum(took)
+    return {
+        "syncs_per_s": syncs,
+        "entries_per_s": syncs * batch,
+        "p50_ms": statistics.median(ordered) * 1e3,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1e3,
+    }
+
+
+async def run(n: int, rounds: int, root: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """Each figure from ``rounds`` runs of ``n // rounds`` syncs, the three stores taking turns (the disk drifts)."""
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for batch in (1, 64):
+        took: dict[str, list[float]] = {name: [] for name in BENCHES}
+        for turn in range(rounds):
+            names = list(BENCHES)[turn % len(BENCHES) :] + list(BENCHES)[: turn % len(BENCHES)]
+            for name in names:
+                with tempfile.TemporaryDirectory(dir=root) as directory:
+                    took[name] += await BENCHES[name](Path(directory), max(n // rounds, 1), batch)
+        row = {name: figures(times, batch) for name, times in took.items()}
+        for name in BENCHES:
+            row[name]["of_floor"] = row[name]["syncs_per_s"] / row["floor"]["syncs_per_s"]
+        results[f"batch {batch}"] = row
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000, help="syncs per figure")
+    parser.add_argument("--rounds", type=int, default=6, help="turns each store takes, alternating")
+    parser.add_argument("--dir", type=Path, default=Path.cwd(), help="where to write (the disk to measure)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    results: Any = anyio.run(run, args.n, args.rounds, args.dir)
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(f"{args.n} syncs per figure in {args.rounds} alternating turns, 100-byte commands, in {args.dir}")
+    print(f"{'':10} {'store':8} {'syncs/s':>9} {'entries/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'of floor':>9}")
+    for batch, row in results.items():
+        for name, f in row.items():
+            print(
+                f"{batch:10} {name:8} {f['syncs_per_s']:9.0f} {f['entries_per_s']:10.0f} "
+                f"{f['p50_ms']:8.2f} {f['p99_ms']:8.2f} {f['of_floor']:9.2f}"
+            )
+    worst = min(row["file"]["of_floor"] for row in results.values())
+    verdict = "meets" if worst >= TARGET else "misses"
+    print(f"FileStorage {verdict} the target: at worst {worst:.2f} of the floor's syncs/s (target {TARGET})")
+
+
+if __name__ == "__main__":
+    main()
