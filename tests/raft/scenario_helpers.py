@@ -18,10 +18,21 @@ from typing import Any
 import attrs
 
 import genstatem as gs
-from genstatem.raft import Entry, KVMachine, ListMachine, MemoryStorage, RaftClient, RaftConfig, RaftNode, RaftSpec
-from genstatem.raft._node import RaftStatus
+from genstatem.raft import (
+    Entry,
+    GetStatus,
+    KVMachine,
+    ListMachine,
+    MemoryStorage,
+    RaftClient,
+    RaftConfig,
+    RaftNode,
+    RaftSpec,
+    RaftStatus,
+    Snapshot,
+)
 from genstatem.raft._rpc import VoteReply
-from genstatem.raft._storage import DurableState, Snapshot
+from genstatem.raft._storage import DurableState
 from genstatem.testing import Simulation, StateMachineDriver, Step
 
 CONFIG = RaftConfig(election_timeout=(1.0, 2.0), heartbeat_interval=0.2)
@@ -320,7 +331,7 @@ class Cluster:
         """``node``'s status, asked between two of its events."""
         ref = self.sim.system(node).whereis("raft")
         assert ref is not None
-        status: RaftStatus = await ref.call("status")
+        status: RaftStatus = await ref.call(GetStatus())
         return status
 
     async def statuses(self) -> dict[str, RaftStatus]:

@@ -300,7 +300,7 @@ async def test_figure_8_earlier_term_entries_are_not_committed_by_counting_repli
     assert node.status.commit_index == 0
     await node.cast(AppendReply(4, "c", True, 3))
     assert (node.status.commit_index, node.status.last_applied) == (3, 3)
-    assert node.raft.machine.entries == [b"c1t1", b"c2t2"]
+    assert node.raft.applier.machine.entries == [b"c1t1", b"c2t2"]
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -323,7 +323,7 @@ async def test_figure_8_logs_converge_whoever_wins(seed: int) -> None:
         client = await cluster.client()
         await client.propose(b"last")
         await cluster.wait_applied("abcde", (await cluster.status(await cluster.wait_for_leader())).commit_index)
-        machines = {node: raft.machine.entries for node, raft in cluster.running_nodes().items()}
+        machines = {node: raft.applier.machine.entries for node, raft in cluster.running_nodes().items()}
         assert len({tuple(m) for m in machines.values()}) == 1, machines
         assert machines["a"][0] == b"c1t1"
         assert machines["a"][-1] == b"last"
@@ -348,7 +348,7 @@ async def test_stale_or_duplicate_replies_never_move_a_match_index_back() -> Non
     for command in (b"x", b"y", b"z"):
         await node.call(Propose(command))
     await node.cast(AppendReply(1, "b", True, 4))
-    follower = node.raft.followers["b"]
+    follower = node.raft.leading.progress["b"]
     assert (follower.match, follower.next) == (4, 5)
     for late in (AppendReply(1, "b", True, 1), AppendReply(1, "b", True, 4), AppendReply(1, "b", False, 0, hint=1)):
         await node.cast(late)
@@ -368,7 +368,7 @@ async def test_reordering_duplicating_network_never_moves_a_log_or_match_index_b
         def never_back(record: Any) -> None:
             for name, raft in cluster.running_nodes().items():
                 marks = {("log", name): raft.log_store.last_index()}
-                marks.update({("match", name, peer): f.match for peer, f in raft.followers.items()})
+                marks.update({("match", name, peer): f.match for peer, f in raft.leading.progress.items()})
                 for key, value in marks.items():
                     assert value >= highest.get(key, 0), f"{key} went back to {value} at {record}"
                     highest[key] = value
@@ -396,7 +396,7 @@ async def test_concurrent_proposals_through_one_client_all_apply() -> None:
         async with anyio.create_task_group() as tg:
             for n in range(10):
                 tg.start_soon(client.propose, f"x{n}".encode())
-        applied = cluster.raft(leader).machine.entries
+        applied = cluster.raft(leader).applier.machine.entries
         assert sorted(applied) == sorted(f"x{n}".encode() for n in range(10))
 
 
@@ -727,7 +727,7 @@ async def test_transfer_to_self_or_to_an_unknown_node_does_nothing(target: str) 
     node = await leader_of()
     assert await node.ask(TransferLeadership(target)) == Rejected(f"cannot transfer to {target!r}")
     assert node.take() == []
-    assert node.raft.transfer_target is None
+    assert node.raft.leading.transfer_target is None
     assert node.answers(await node.call(Propose(b"x"))) == []
     assert (node.role, node.status.last_index) == ("leader", 2)
 
@@ -847,7 +847,7 @@ async def test_follower_commits_up_to_the_leaders_commit_but_only_what_it_knows_
     assert node.status.commit_index == 1
     await node.cast(Append(2, "b", 1, 1, tuple(entries(2, [2])), 3))
     assert (node.status.commit_index, node.log_terms()) == (2, [1, 2])
-    assert node.raft.machine.entries == [b"c1t1", b"c2t2"]
+    assert node.raft.applier.machine.entries == [b"c1t1", b"c2t2"]
 
 
 async def test_leader_commits_an_entry_a_majority_holds_and_tells_the_followers() -> None:
@@ -955,7 +955,7 @@ async def test_retried_proposal_of_a_session_applies_once() -> None:
     retry = await node.call(Propose(b"x", "c1", 1))  # its answer was lost, say, before the first committed
     await node.cast(AppendReply(1, "b", True, 3))
     assert node.answers(first) == node.answers(retry) == [Ok(1)]
-    assert node.raft.machine.entries == [b"x"]
+    assert node.raft.applier.machine.entries == [b"x"]
     last = node.status.last_index
     assert await node.ask(Propose(b"x", "c1", 1)) == Ok(1)  # once applied, answered from the session
     assert await node.ask(Propose(b"x", "c1", 0)) == Rejected("sequence number already used")
@@ -983,7 +983,7 @@ async def test_retried_proposal_applies_once_across_a_change_of_leader() -> None
             sim.partition([leader], [*others, "client"])
             new_leader = await cluster.wait_for_leader(among=others)
         assert answers == [2]
-        assert cluster.raft(new_leader).machine.entries == [b"warm-up", b"x"]
+        assert cluster.raft(new_leader).applier.machine.entries == [b"warm-up", b"x"]
 
 
 # -- snapshots -----------------------------------------------------------------------------------
@@ -1002,8 +1002,8 @@ async def test_restarted_node_starts_from_its_snapshot() -> None:
     node = await node.restart()
     status = node.status
     assert (status.commit_index, status.last_applied, status.last_index) == (4, 4, 4)
-    assert node.raft.machine.entries == [b"x1", b"x2", b"x3"]
-    assert node.raft.sessions == {"c1": (3, Ok(3))}
+    assert node.raft.applier.machine.entries == [b"x1", b"x2", b"x3"]
+    assert node.raft.applier.sessions == {"c1": (3, Ok(3))}
 
 
 SNAPSHOTS = RaftConfig(election_timeout=(1.0, 2.0), heartbeat_interval=0.2, snapshot_every=5)
@@ -1024,7 +1024,7 @@ async def test_lagging_follower_catches_up_through_install_snapshot() -> None:
         sim.heal()
         await cluster.wait_applied([lagger], (await cluster.status(leader)).commit_index)
         assert [r for r in sim.records("deliver") if r.peer == lagger and "InstallSnapshot(" in r.detail]
-        assert cluster.raft(lagger).machine.data == cluster.raft(leader).machine.data
+        assert cluster.raft(lagger).applier.machine.data == cluster.raft(leader).applier.machine.data
 
 
 async def test_restarted_follower_resumes_from_its_snapshot_and_catches_up() -> None:
@@ -1047,9 +1047,9 @@ async def test_restarted_follower_resumes_from_its_snapshot_and_catches_up() -> 
         await cluster.restart(follower)
         restarted = await cluster.status(follower)
         assert restarted.last_applied >= own.index
-        assert cluster.raft(follower).machine.data["x"] == str(restarted.last_applied - 2)  # x was put at 2..13
+        assert cluster.raft(follower).applier.machine.data["x"] == str(restarted.last_applied - 2)  # x was put at 2..13
         await cluster.wait_applied([follower], (await cluster.status(leader)).commit_index)
-        assert cluster.raft(follower).machine.data == {"x": "29"}
+        assert cluster.raft(follower).applier.machine.data == {"x": "29"}
 
 
 async def test_whole_cluster_restart_loses_nothing_committed() -> None:
@@ -1082,8 +1082,8 @@ async def test_follower_installs_a_snapshot_over_its_log(log: list[int], kept: l
     assert (status.role, status.leader, status.commit_index, status.last_applied) == ("follower", "b", 4, 4)
     assert node.log_terms() == kept
     assert node.raft.log_store.first_index() == 5
-    assert node.raft.machine.entries == [b"x1", b"x2", b"x3"]
-    assert node.raft.sessions == {"c1": (3, Ok(3))}
+    assert node.raft.applier.machine.entries == [b"x1", b"x2", b"x3"]
+    assert node.raft.applier.sessions == {"c1": (3, Ok(3))}
     durable = node.storage.durable()
     assert durable.snapshot is not None
     assert (durable.snapshot.index, durable.compacted_index, len(durable.entries)) == (4, 4, len(kept))

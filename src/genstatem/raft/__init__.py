@@ -15,8 +15,9 @@ from ._config import RaftConfig as RaftConfig
 from ._log import Entry as Entry
 from ._node import RaftNode as RaftNode
 from ._node import RaftSpec as RaftSpec
-from ._node import RaftStatus as RaftStatus
 from ._rpc import RAFT_MESSAGES as _RAFT_MESSAGES
+from ._rpc import GetStatus as GetStatus
+from ._rpc import RaftStatus as RaftStatus
 from ._state_machine import KVMachine as KVMachine
 from ._state_machine import ListMachine as ListMachine
 from ._state_machine import StateMachine as StateMachine
@@ -33,6 +34,7 @@ for _offset, _cls in enumerate(_RAFT_MESSAGES):
 __all__ = [
     "CommandFailed",
     "Entry",
+    "GetStatus",
     "KVMachine",
     "ListMachine",
     "LogStore",
