@@ -12,9 +12,9 @@ from ._client import RaftClient as RaftClient
 from ._client import RaftError as RaftError
 from ._client import RequestRejected as RequestRejected
 from ._config import RaftConfig as RaftConfig
+from ._config import RaftSpec as RaftSpec
 from ._log import Entry as Entry
 from ._node import RaftNode as RaftNode
-from ._node import RaftSpec as RaftSpec
 from ._rpc import RAFT_MESSAGES as _RAFT_MESSAGES
 from ._rpc import GetStatus as GetStatus
 from ._rpc import RaftStatus as RaftStatus

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable
 from typing import Any, Final
 
-import attrs
 import structlog
 
 from .._core import Call, Caller, Cast, reply
@@ -45,11 +43,10 @@ from ..statem import (
     StateTimeout,
 )
 from ._apply import Applier
-from ._config import RaftConfig
+from ._config import RaftSpec
 from ._log import Entry
 from ._membership import Membership
-from ._progress import Progress, quorum_index
-from ._reads import ReadIndex
+from ._progress import Leadership, Progress, quorum_index
 from ._rpc import (
     Append,
     AppendReply,
@@ -68,8 +65,7 @@ from ._rpc import (
     VoteReply,
     VoteRequest,
 )
-from ._state_machine import StateMachine
-from ._storage import LogStore, MemoryStorage, Snapshot, SnapshotStore, TermStore
+from ._storage import LogStore, Snapshot, SnapshotStore, TermStore
 
 log = structlog.get_logger("genstatem.raft")
 
@@ -94,41 +90,6 @@ class Timer:
     TALLY: Final = "tally"  # zero time: counts the votes once the enter call is done
     HEARTBEAT: Final = "heartbeat"  # generic: a leader's heartbeats
     TRANSFER: Final = "transfer"  # generic: a leadership transfer's deadline
-
-
-@attrs.frozen
-class RaftSpec:
-    """What a ``RaftNode`` is started with: ``system.start(RaftNode, spec, name=spec.name)``.
-
-    Attributes:
-        members: the node names of the initial cluster (this node included);
-            a restarted node takes its membership from its log instead.
-        machine: a factory of the user's state machine (called at each start).
-        storage: this node's storage; it must outlive the node (keep it
-            outside the ActorSystem) so a restart finds what was persisted.
-        config: timing and limits.
-        name: the name every RaftNode of the cluster is registered under.
-        seed: seeds the election timers (deterministic in the simulator).
-    """
-
-    members: tuple[str, ...]
-    machine: Callable[[], StateMachine]
-    storage: MemoryStorage
-    config: RaftConfig = attrs.field(factory=RaftConfig)
-    name: str = "raft"
-    seed: int | str | None = None
-
-
-@attrs.define
-class Leadership:
-    """Figure 2's volatile state on leaders, reinitialized after election; a non-leader's is empty."""
-
-    progress: dict[str, Progress] = attrs.Factory(dict)  # nextIndex[] and matchIndex[], per follower
-    waiting: dict[int, tuple[int, Caller]] = attrs.Factory(dict)  # index -> (term, proposer)
-    reads: ReadIndex = attrs.Factory(ReadIndex)
-    transfer_target: str | None = None
-    term_start: int = 0  # the index of this term's first entry
-    uncommitted_bytes: int = 0
 
 
 class RaftNode(GenStateMachine):

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import attrs
+
+from .._core import Caller
+from ._reads import ReadIndex
 from ._rpc import AppendReply
 
 
@@ -50,3 +54,15 @@ def quorum_index(values: Iterable[int], quorum: int) -> int:
     """
     ranked = sorted(values, reverse=True)
     return ranked[quorum - 1] if len(ranked) >= quorum else 0
+
+
+@attrs.define
+class Leadership:
+    """Figure 2's volatile state on leaders, reinitialized after election; a non-leader's is empty."""
+
+    progress: dict[str, Progress] = attrs.Factory(dict)  # nextIndex[] and matchIndex[], per follower
+    waiting: dict[int, tuple[int, Caller]] = attrs.Factory(dict)  # index -> (term, proposer)
+    reads: ReadIndex = attrs.Factory(ReadIndex)
+    transfer_target: str | None = None
+    term_start: int = 0  # the index of this term's first entry
+    uncommitted_bytes: int = 0
