@@ -38,7 +38,7 @@ import structlog
 
 import genstatem as gs
 from genstatem.net import MemoryNetwork
-from genstatem.raft import KVMachine, MemoryStorage, RaftClient, RaftConfig, RaftNode, RaftSpec, RaftStatus
+from genstatem.raft import GetStatus, KVMachine, MemoryStorage, RaftClient, RaftConfig, RaftNode, RaftSpec, RaftStatus
 
 structlog.configure(
     wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
@@ -100,7 +100,7 @@ async def leader_status(systems: dict[str, gs.ActorSystem]) -> RaftStatus:
             for system in systems.values():
                 ref = system.whereis("raft")
                 assert ref is not None
-                status: RaftStatus = await ref.call("status")
+                status: RaftStatus = await ref.call(GetStatus())
                 if status.role == "leader":
                     return status
             await anyio.sleep(0.05)

@@ -29,6 +29,7 @@ from anyio.abc import TaskGroup, TaskStatus
 import genstatem as gs
 from genstatem.net import MemoryNetwork
 from genstatem.raft import (
+    GetStatus,
     KVMachine,
     MemoryStorage,
     RaftClient,
@@ -89,7 +90,7 @@ class CrashableCluster:
 async def status(system: gs.ActorSystem, member: str) -> RaftStatus | None:
     """``member``'s status asked across the network, or ``None`` if it does not answer."""
     try:
-        answer: RaftStatus = await system.remote(member, "raft").call("status", timeout=0.5)
+        answer: RaftStatus = await system.remote(member, "raft").call(GetStatus(), timeout=0.5)
     except (gs.CallTimeout, gs.NoProcess, gs.ActorExited):
         return None
     return answer

@@ -26,7 +26,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from . import ActorSystem, TraceEvent
 from .net import MemoryNetwork
-from .raft import KVMachine, MemoryStorage, RaftClient, RaftConfig, RaftNode, RaftSpec, RaftStatus
+from .raft import GetStatus, KVMachine, MemoryStorage, RaftClient, RaftConfig, RaftNode, RaftSpec, RaftStatus
 
 MEMBERS = ("a", "b", "c")
 CONFIG = RaftConfig(election_timeout=(0.3, 0.6), heartbeat_interval=0.05)
@@ -100,7 +100,7 @@ class Cluster:
         ref = self.systems[member].whereis("raft")
         if ref is None:
             raise DemoFailed(f"node {member} has no RaftNode")
-        status: RaftStatus = await ref.call("status", timeout=WAIT)
+        status: RaftStatus = await ref.call(GetStatus(), timeout=WAIT)
         return status
 
     async def wait_for_leader(self, *, newer_than: int = 0) -> RaftStatus:

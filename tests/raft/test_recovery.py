@@ -16,8 +16,8 @@ import pytest
 from genstatem.raft import Entry, MemoryStorage, Snapshot
 from genstatem.raft._rpc import Append, AppendReply, InstallSnapshot, Ok
 
-from .scenario_helpers import OneNode, entries, prepared_storage
-from .test_scenarios import snapshot_of_three_entries
+from .helpers import OneNode, entries, prepared_storage
+from .test_snapshots import snapshot_of_three_entries
 
 pytestmark = pytest.mark.anyio
 
@@ -111,8 +111,8 @@ async def test_a_crash_anywhere_in_a_snapshot_install_leaves_the_follower_reacha
         await probe_until_caught_up(node, snapshot, after)
         status = node.status
         assert (status.commit_index, status.last_applied) == (5, 5), f"crash before operation {crash_points}"
-        assert node.raft.machine.entries == [b"x1", b"x2", b"x3", b"x5"]
-        assert node.raft.sessions == {"c1": (3, Ok(3))}
+        assert node.raft.applier.machine.entries == [b"x1", b"x2", b"x3", b"x5"]
+        assert node.raft.applier.sessions == {"c1": (3, Ok(3))}
         crash_points += 1
     assert crash_points >= 5, storage.seen  # save, sync, (truncate,) compact, sync: each was a crash point
 
@@ -130,5 +130,5 @@ async def test_a_follower_restarted_between_snapshot_and_compaction_accepts_the_
     node = await OneNode.start(storage=storage)
     await node.cast(Append(3, "b", 4, 3, (Entry(5, 3, b"x5"),), 5))
     assert [sent.message for sent in node.take(AppendReply)] == [AppendReply(3, "a", True, 5)]
-    assert node.raft.machine.entries == [b"x1", b"x2", b"x3", b"x5"]
+    assert node.raft.applier.machine.entries == [b"x1", b"x2", b"x3", b"x5"]
     assert (node.raft.log_store.first_index(), node.raft.log_store.last_index()) == (5, 5)

@@ -15,6 +15,7 @@ import genstatem.raft as raft
 from genstatem.net import Codec, MemoryNetwork, default_registry
 from genstatem.raft import (
     Entry,
+    GetStatus,
     KVMachine,
     MemoryStorage,
     RaftConfig,
@@ -106,7 +107,7 @@ def test_each_type_a_node_sends_round_trips_through_the_wire_codec(cls: type, da
 
 @pytest.mark.anyio
 async def test_a_status_call_from_another_node_is_answered_and_the_node_lives_on() -> None:
-    """``call("status")`` across nodes returns the ``RaftStatus``; bogus remote requests are ignored."""
+    """``call(GetStatus())`` across nodes returns the ``RaftStatus``; bogus remote requests are ignored."""
     network = MemoryNetwork()
     config = RaftConfig(election_timeout=(0.05, 0.1), heartbeat_interval=0.02)
     spec = RaftSpec(("a",), KVMachine, MemoryStorage(), config)
@@ -114,12 +115,12 @@ async def test_a_status_call_from_another_node_is_answered_and_the_node_lives_on
         node = await a.start(RaftNode, spec, name="raft")
         assert node is not None
         remote = b.remote("a", "raft")
-        status = await remote.call("status", timeout=2)
+        status = await remote.call(GetStatus(), timeout=2)
         assert isinstance(status, RaftStatus)
         assert status.id == "a"
-        for bogus in (["status"], {"x": 1}, 42, b"\x00"):
+        for bogus in ("status", ["status"], {"x": 1}, 42, b"\x00"):
             remote.cast(bogus)
             with pytest.raises(gs.CallTimeout):
                 await remote.call(bogus, timeout=0.05)
         assert node.alive
-        assert (await remote.call("status", timeout=2)).id == "a"
+        assert (await remote.call(GetStatus(), timeout=2)).id == "a"

@@ -12,13 +12,14 @@ from ._client import RaftClient as RaftClient
 from ._client import RaftError as RaftError
 from ._client import RequestRejected as RequestRejected
 from ._config import RaftConfig as RaftConfig
+from ._config import RaftSpec as RaftSpec
 from ._file_storage import FileStorage as FileStorage
 from ._file_storage import StorageError as StorageError
 from ._log import Entry as Entry
 from ._node import RaftNode as RaftNode
-from ._node import RaftSpec as RaftSpec
-from ._node import RaftStatus as RaftStatus
 from ._rpc import RAFT_MESSAGES as _RAFT_MESSAGES
+from ._rpc import GetStatus as GetStatus
+from ._rpc import RaftStatus as RaftStatus
 from ._state_machine import KVMachine as KVMachine
 from ._state_machine import ListMachine as ListMachine
 from ._state_machine import StateMachine as StateMachine
@@ -30,14 +31,14 @@ from ._storage import Storage as Storage
 from ._storage import StorageStatistics as StorageStatistics
 from ._storage import TermStore as TermStore
 
-# Every type a node sends to another: its RPCs and client answers, then what it answers to a status call.
-for _offset, _cls in enumerate((*_RAFT_MESSAGES, RaftStatus)):
+for _offset, _cls in enumerate(_RAFT_MESSAGES):
     _registry.register(_cls, 200 + _offset, reserved=True)
 
 __all__ = [
     "CommandFailed",
     "Entry",
     "FileStorage",
+    "GetStatus",
     "KVMachine",
     "ListMachine",
     "LogStore",

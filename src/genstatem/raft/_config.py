@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
+
+from ._state_machine import StateMachine
+from ._storage import Storage
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -58,3 +62,27 @@ class RaftConfig:
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_interval >= self.election_timeout[0]:
             raise ValueError("heartbeat_interval must be shorter than the minimum election timeout")
+
+
+@attrs.frozen
+class RaftSpec:
+    """What a ``RaftNode`` is started with: ``system.start(RaftNode, spec, name=spec.name)``.
+
+    Attributes:
+        members: the node names of the initial cluster (this node included);
+            a restarted node takes its membership from its log instead.
+        machine: a factory of the user's state machine (called at each start).
+        storage: this node's storage: ``FileStorage`` to keep it on disk, or
+            ``MemoryStorage`` for tests (it must then outlive the node: keep it
+            outside the ActorSystem, so a restart finds what was persisted).
+        config: timing and limits.
+        name: the name every RaftNode of the cluster is registered under.
+        seed: seeds the election timers (deterministic in the simulator).
+    """
+
+    members: tuple[str, ...]
+    machine: Callable[[], StateMachine]
+    storage: Storage
+    config: RaftConfig = attrs.field(factory=RaftConfig)
+    name: str = "raft"
+    seed: int | str | None = None

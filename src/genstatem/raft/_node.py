@@ -6,12 +6,17 @@
 
 Reading guide. Each role is one handler (``follower``, ``pre_candidate``,
 ``candidate``, ``leader``) that handles what only that role does; what every
-role does the same way (terms, votes, appends, client requests) is in the
-``_on_*`` helpers they share. The election timer is a randomized state
+role does the same way is in ``_common``, which applies the higher-term rule
+first and then the RPC rules. The election timer is a randomized state
 timeout, so a state change restarts it for free; heartbeats and the
 leader's quorum check are timeouts too. Peer messages are casts between
 the nodes' ``RaftNode`` actors; client requests are calls, answered when
 their entry is committed and applied.
+
+The mechanisms live beside the node, one file each: what the leader knows
+of each follower (``_progress.py``), linearizable reads (``_reads.py``),
+the configuration log (``_membership.py``), and applying entries with
+client sessions and snapshots (``_apply.py``).
 
 Persistence comes first: the term and vote are synced before a vote is
 sent, and log entries before an append is acknowledged or replicated.
@@ -19,12 +24,10 @@ sent, and log entries before an append is acknowledged or replicated.
 
 from __future__ import annotations
 
+import enum
 import random
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-import attrs
-import msgpack  # type: ignore[import-untyped]
 import structlog
 
 from .._core import Call, Caller, Cast, reply
@@ -39,17 +42,21 @@ from ..statem import (
     Reply,
     StateTimeout,
 )
-from ._config import RaftConfig
+from ._apply import Applier
+from ._config import RaftSpec
 from ._log import Entry
+from ._membership import Membership
+from ._progress import Leadership, Progress, quorum_index
 from ._rpc import (
     Append,
     AppendReply,
-    ApplyFailed,
     ChangeMembers,
+    GetStatus,
     InstallSnapshot,
     NotLeader,
     Ok,
     Propose,
+    RaftStatus,
     Read,
     Rejected,
     TimeoutNow,
@@ -58,72 +65,31 @@ from ._rpc import (
     VoteReply,
     VoteRequest,
 )
-from ._state_machine import StateMachine
-from ._storage import LogStore, MemoryStorage, Snapshot, SnapshotStore, TermStore
+from ._storage import LogStore, Snapshot, SnapshotStore, TermStore
 
 log = structlog.get_logger("genstatem.raft")
 
-FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER = "follower", "pre_candidate", "candidate", "leader"
+
+class Role(enum.StrEnum):
+    """A node's roles, which are its states: each value names its handler method."""
+
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre_candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+    def __repr__(self) -> str:
+        return repr(self.value)  # traces and diagrams show 'leader', as when roles were plain strings
 
 
-@attrs.frozen
-class RaftSpec:
-    """What a ``RaftNode`` is started with: ``system.start(RaftNode, spec, name=spec.name)``.
+class Timer:
+    """The names of the node's timers."""
 
-    Attributes:
-        members: the node names of the initial cluster (this node included);
-            a restarted node takes its membership from its log instead.
-        machine: a factory of the user's state machine (called at each start).
-        storage: this node's storage; it must outlive the node (keep it
-            outside the ActorSystem) so a restart finds what was persisted.
-        config: timing and limits.
-        name: the name every RaftNode of the cluster is registered under.
-        seed: seeds the election timers (deterministic in the simulator).
-    """
-
-    members: tuple[str, ...]
-    machine: Callable[[], StateMachine]
-    storage: MemoryStorage
-    config: RaftConfig = attrs.field(factory=RaftConfig)
-    name: str = "raft"
-    seed: int | str | None = None
-
-
-@attrs.frozen
-class RaftStatus:
-    """A snapshot of a node's Raft state, for tests, invariants and dashboards."""
-
-    id: str
-    role: str
-    term: int
-    voted_for: str | None
-    leader: str | None
-    commit_index: int
-    last_applied: int
-    last_index: int
-    members: tuple[str, ...]
-
-
-class _Follower:
-    """What the leader knows of one follower."""
-
-    __slots__ = ("active", "inflight", "match", "next", "read_seq")
-
-    def __init__(self, next_index: int) -> None:
-        self.next = next_index
-        self.match = 0
-        self.inflight = 0
-        self.active = True
-        self.read_seq = 0
-
-
-class _Pending:
-    """A read waiting for its ReadIndex to be confirmed and applied."""
-
-    __slots__ = ("caller", "index", "query", "seq")
-
-    def __init__(self, caller: Caller, query: bytes, index: int, seq: int) -> None:
-        self.caller, self.query, self.index, self.seq = caller, query, index, seq
+    ELECTION: Final = "election"  # a state timeout: any change of role restarts it
+    CHECK_QUORUM: Final = "check_quorum"  # the leader's state timeout: has a quorum answered lately?
+    TALLY: Final = "tally"  # zero time: counts the votes once the enter call is done
+    HEARTBEAT: Final = "heartbeat"  # generic: a leader's heartbeats
+    TRANSFER: Final = "transfer"  # generic: a leadership transfer's deadline
 
 
 class RaftNode(GenStateMachine):
@@ -131,8 +97,6 @@ class RaftNode(GenStateMachine):
 
     callback_mode = "state_functions"
     state_enter = True
-
-    # -- start -------------------------------------------------------------------
 
     async def init(self, spec: RaftSpec) -> Init:
         self.spec = spec
@@ -143,15 +107,19 @@ class RaftNode(GenStateMachine):
         self.term_store: TermStore
         self.snapshot_store: SnapshotStore
         self.log_store, self.term_store, self.snapshot_store = spec.storage.open()
+        # Persistent state on all servers: currentTerm and votedFor, then log[] (with its configurations).
         self.term, self.voted_for = self.term_store.load()
-        self.machine = spec.machine()
-        self.sessions: dict[str, tuple[int, Any]] = {}
-        self.followers: dict[str, _Follower] = {}
-        self.transfer_target: str | None = None
-        self.members: tuple[str, ...] = tuple(spec.members)
-        self.configs: list[tuple[int, tuple[str, ...]]] = [(0, self.members)]  # (index, members), oldest first
+        self.membership = Membership(spec.members)
+        self.applier = Applier(spec.machine(), self.log_store, self.snapshot_store)
+        # Volatile state on all servers.
         self.commit_index = 0
         self.last_applied = 0
+        self.leader_id: str | None = None
+        self.last_leader_contact = -float("inf")
+        self.votes: set[str] = set()
+        self.campaign_for_transfer = False
+        # Volatile state on leaders.
+        self.leading = Leadership()
         snapshot = self.snapshot_store.load()
         if snapshot is not None:
             self._restore(snapshot)
@@ -161,74 +129,74 @@ class RaftNode(GenStateMachine):
                 self.log_store.compact(snapshot.index, snapshot.term)
                 await self.log_store.sync()
         self._reload_members()
-        self.leader_id: str | None = None
-        self.campaign_for_transfer = False
-        self.term_start = 0
-        self.uncommitted_bytes = 0
-        self.votes: set[str] = set()
-        self.waiting: dict[int, tuple[int, Caller]] = {}  # index -> (term, proposer)
-        self.reads: list[_Pending] = []
-        self.read_seq = 0
-        self.last_leader_contact = -float("inf")
-        return Init(FOLLOWER, None, self._election_timer())
+        return Init(Role.FOLLOWER, None, self._election_timer())
 
     # -- the roles -----------------------------------------------------------------
 
     async def follower(self, event_type: Any, content: Any, data: Any) -> Any:
+        """Figure 2: "Respond to RPCs from candidates and leaders"; campaign when the election timeout elapses."""
         match event_type, content:
-            case StateTimeout(), "election":
+            case Enter(), Role.LEADER:
+                self._leave_leadership()
+                return KeepState(actions=GenericTimeout(Timer.HEARTBEAT, None))
+            case StateTimeout(), Timer.ELECTION:
                 if self.id not in self.members:
                     return KeepState(actions=self._election_timer())  # removed: never campaign
-                return NextState(PRE_CANDIDATE if self.config.pre_vote else CANDIDATE, data)
+                return NextState(Role.PRE_CANDIDATE if self.config.pre_vote else Role.CANDIDATE, data)
             case Cast(), TimeoutNow(term=term) if term == self.term:
                 self.campaign_for_transfer = True
-                return NextState(CANDIDATE, data)
+                return NextState(Role.CANDIDATE, data)
         return await self._common(event_type, content, data)
 
     async def pre_candidate(self, event_type: Any, content: Any, data: Any) -> Any:
+        """Not in Figure 2 (dissertation 9.6): ask whether a quorum would vote, before raising the term."""
         match event_type, content:
             case Enter(), _:
                 self.votes = {self.id}
                 self._broadcast(VoteRequest(self.term + 1, self.id, *self._last(), pre_vote=True))
-                return KeepState(actions=[*self._election_timer(), GenericTimeout("tally", 0)])
-            case GenericTimeout("tally"), _:
-                return self._maybe_won(PRE_CANDIDATE, data)
-            case StateTimeout(), "election":
+                # An enter call may not change the state: our own vote is counted in an event of its own.
+                return KeepState(actions=[*self._election_timer(), GenericTimeout(Timer.TALLY, 0)])
+            case GenericTimeout(Timer.TALLY), _:
+                return self._maybe_won(Role.PRE_CANDIDATE, data)
+            case StateTimeout(), Timer.ELECTION:
                 return RepeatState()
             case Cast(), VoteReply(pre_vote=True, granted=True, voter=voter, term=term) if term == self.term + 1:
                 self.votes.add(voter)
-                return self._maybe_won(PRE_CANDIDATE, data)
+                return self._maybe_won(Role.PRE_CANDIDATE, data)
         return await self._common(event_type, content, data)
 
     async def candidate(self, event_type: Any, content: Any, data: Any) -> Any:
+        """Figure 2: "On conversion to candidate, start election"; "If votes received from majority: become leader"."""
         match event_type, content:
             case Enter(), _:
                 await self._set_term(self.term + 1, self.id)  # persisted before anyone is asked
                 self.votes = {self.id}
                 transfer, self.campaign_for_transfer = self.campaign_for_transfer, False
                 self._broadcast(VoteRequest(self.term, self.id, *self._last(), transfer=transfer))
-                return KeepState(actions=[*self._election_timer(), GenericTimeout("tally", 0)])
-            case GenericTimeout("tally"), _:
-                return self._maybe_won(CANDIDATE, data)
-            case StateTimeout(), "election":  # a split vote: try again (through a pre-vote, if on)
-                return NextState(PRE_CANDIDATE, data) if self.config.pre_vote else RepeatState()
+                # An enter call may not change the state: our own vote is counted in an event of its own.
+                return KeepState(actions=[*self._election_timer(), GenericTimeout(Timer.TALLY, 0)])
+            case GenericTimeout(Timer.TALLY), _:
+                return self._maybe_won(Role.CANDIDATE, data)
+            case StateTimeout(), Timer.ELECTION:  # a split vote: try again (through a pre-vote, if on)
+                return NextState(Role.PRE_CANDIDATE, data) if self.config.pre_vote else RepeatState()
             case Cast(), VoteReply(pre_vote=False, granted=True, voter=voter, term=term) if term == self.term:
                 self.votes.add(voter)
-                return self._maybe_won(CANDIDATE, data)
+                return self._maybe_won(Role.CANDIDATE, data)
         return await self._common(event_type, content, data)
 
     async def leader(self, event_type: Any, content: Any, data: Any) -> Any:
+        """Figure 2: "Upon election: send initial empty AppendEntries RPCs (heartbeat) to each server"; then serve."""
         match event_type, content:
             case Enter(), _:
                 return await self._become_leader()
-            case GenericTimeout("heartbeat"), _:
+            case GenericTimeout(Timer.HEARTBEAT), _:
                 self._broadcast_appends(heartbeat=True)
-                return KeepState(actions=GenericTimeout("heartbeat", self.config.heartbeat_interval))
-            case StateTimeout(), "check_quorum":
+                return KeepState(actions=GenericTimeout(Timer.HEARTBEAT, self.config.heartbeat_interval))
+            case StateTimeout(), Timer.CHECK_QUORUM:
                 return self._check_quorum(data)
-            case GenericTimeout("transfer"), _:
-                log.info("leadership transfer abandoned", node=self.id, target=self.transfer_target)
-                self.transfer_target = None
+            case GenericTimeout(Timer.TRANSFER), _:
+                log.info("leadership transfer abandoned", node=self.id, target=self.leading.transfer_target)
+                self.leading.transfer_target = None
                 return None
             case Cast(), AppendReply(term=term) as answer if term == self.term:
                 return await self._on_append_reply(answer, data)
@@ -245,41 +213,40 @@ class RaftNode(GenStateMachine):
     # -- what every role does ----------------------------------------------------------
 
     async def _common(self, event_type: Any, content: Any, data: Any) -> Any:
-        """Terms, votes, appends and client requests: the same rules in every role."""
+        """The higher-term rule, checked first (the roles match messages of their own term only), then the RPCs."""
+        stepped_down = None
+        if isinstance(event_type, Cast) and (term := _newer_term(content, self.term)) is not None:
+            if isinstance(content, VoteRequest) and self._in_lease(content):
+                return None  # a leader is alive: a disruptive candidate gets no answer (dissertation 4.2.3)
+            stepped_down = await self._on_newer_term(term, data)
         match event_type, content:
             case Enter(), _:
                 return None
             case Cast(), VoteRequest() as request:
-                return await self._on_vote_request(request, data)
+                return await self._on_vote_request(request, stepped_down)
             case Cast(), Append() as append:
-                return await self._on_append(append, data)
+                return await self._on_append(append, data, stepped_down)
             case Cast(), InstallSnapshot() as install:
-                return await self._on_install_snapshot(install, data)
-            case Cast(), VoteReply(pre_vote=True, granted=True):
-                return None  # a pre-vote grant carries the proposed term, not a real one
-            case Cast(), VoteReply(term=term) | AppendReply(term=term) | TimeoutNow(term=term) if term > self.term:
-                await self._set_term(term, None)
-                return self._step_down(data)
+                return await self._on_install_snapshot(install, data, stepped_down)
             case Call(caller), Propose() | Read() | ChangeMembers() | TransferLeadership():
                 return KeepState(actions=Reply(caller, NotLeader(self.leader_id)))
-            case Call(caller), "status":
+            case Call(caller), GetStatus():
                 return KeepState(actions=Reply(caller, self.status()))
-        return None  # stale replies and anything unknown: ignored, as the paper says
+        return stepped_down  # stale replies and anything unknown: ignored, as the paper says
 
-    async def _on_vote_request(self, request: VoteRequest, data: Any) -> Any:
-        lease = self.config.check_quorum and not request.transfer and self._heard_from_leader_recently()
+    async def _on_newer_term(self, term: int, data: Any) -> Any:
+        """Figure 2: "If RPC request or response contains term T > currentTerm: set currentTerm = T, convert to
+        follower"."""
+        await self._set_term(term, None)
+        return self._step_down(data)
+
+    async def _on_vote_request(self, request: VoteRequest, stepped_down: Any) -> Any:
         up_to_date = (request.last_term, request.last_index) >= self._last()[::-1]
         if request.pre_vote:
-            granted = request.term > self.term and up_to_date and not lease
+            granted = request.term > self.term and up_to_date and not self._in_lease(request)
             answer = VoteReply(request.term if granted else self.term, self.id, granted, pre_vote=True)
             self._send(request.candidate, answer)
             return None
-        if request.term > self.term and lease:
-            return None  # a leader is alive: a disruptive candidate gets no answer (dissertation 4.2.3)
-        stepped_down = None
-        if request.term > self.term:
-            await self._set_term(request.term, None)
-            stepped_down = self._step_down(data)
         granted = request.term == self.term and self.voted_for in (None, request.candidate) and up_to_date
         if granted:
             await self._set_term(self.term, request.candidate)  # persisted before the vote is sent
@@ -288,20 +255,18 @@ class RaftNode(GenStateMachine):
             return stepped_down or KeepState(actions=self._election_timer())
         return stepped_down
 
-    async def _follow(self, term: int, leader: str, data: Any) -> Any:
-        """A leader of ``term`` >= ours spoke: follow it (and restart the election timer)."""
-        if term > self.term:
-            await self._set_term(term, None)
+    def _follow(self, leader: str, data: Any, stepped_down: Any) -> Any:
+        """The leader of our term spoke: follow it (a candidate steps down) and restart the election timer."""
         self.last_leader_contact = self._now()
-        stepped_down = self._step_down(data)  # None for a follower: its timer restarts below
-        self.leader_id = leader  # after the step-down, which clears it on a deposed leader
+        stepped_down = stepped_down or self._step_down(data)  # None for a follower: its timer restarts below
+        self.leader_id = leader
         return stepped_down or KeepState(actions=self._election_timer())
 
-    async def _on_append(self, append: Append, data: Any) -> Any:
+    async def _on_append(self, append: Append, data: Any, stepped_down: Any) -> Any:
         if append.term < self.term:
             self._send(append.leader, AppendReply(self.term, self.id, False, 0))
-            return None
-        result = await self._follow(append.term, append.leader, data)
+            return stepped_down
+        result = self._follow(append.leader, data, stepped_down)
         success, match, hint = self._accept_entries(append)
         if success:
             await self.log_store.sync()  # persisted before it is acknowledged
@@ -337,11 +302,11 @@ class RaftNode(GenStateMachine):
             break
         return True, append.prev_index + len(append.entries), 0
 
-    async def _on_install_snapshot(self, install: InstallSnapshot, data: Any) -> Any:
+    async def _on_install_snapshot(self, install: InstallSnapshot, data: Any, stepped_down: Any) -> Any:
         if install.term < self.term:
             self._send(install.leader, AppendReply(self.term, self.id, False, 0))
-            return None
-        result = await self._follow(install.term, install.leader, data)
+            return stepped_down
+        result = self._follow(install.leader, data, stepped_down)
         snapshot = install.snapshot
         if snapshot.index > self.commit_index:
             self.snapshot_store.save(snapshot)
@@ -360,181 +325,159 @@ class RaftNode(GenStateMachine):
     async def _become_leader(self) -> Any:
         log.info("elected leader", node=self.id, term=self.term)
         self.leader_id = self.id
-        self.transfer_target = None
         last = self.log_store.last_index()
-        self.followers = {peer: _Follower(last + 1) for peer in self.members if peer != self.id}
-        self.term_start = last + 1
         first = max(self.commit_index + 1, self.log_store.first_index())
-        self.uncommitted_bytes = sum(entry.size() for entry in self.log_store.entries(first, last + 1))
+        self.leading = Leadership(
+            progress={peer: Progress(last + 1) for peer in self.members if peer != self.id},
+            term_start=last + 1,
+            uncommitted_bytes=sum(entry.size() for entry in self.log_store.entries(first, last + 1)),
+        )
         await self._append_local([Entry(last + 1, self.term, b"", kind="noop")])  # commits the previous terms' entries
-        timers: list[Any] = [GenericTimeout("heartbeat", self.config.heartbeat_interval)]
+        timers: list[Any] = [GenericTimeout(Timer.HEARTBEAT, self.config.heartbeat_interval)]
         if self.config.check_quorum:
-            timers.append(StateTimeout(self.config.election_timeout[0], "check_quorum"))
+            timers.append(StateTimeout(self.config.election_timeout[0], Timer.CHECK_QUORUM))
         return KeepState(actions=timers)
 
     async def _propose(self, caller: Caller, proposal: Propose) -> Any:
-        if self.transfer_target is not None:
+        if self.leading.transfer_target is not None:
             return KeepState(actions=Reply(caller, Rejected("leadership transfer in progress")))
-        if self.uncommitted_bytes > self.config.max_uncommitted_bytes:
+        if self.leading.uncommitted_bytes > self.config.max_uncommitted_bytes:
             return KeepState(actions=Reply(caller, Rejected("too many uncommitted entries")))
-        if proposal.client is not None:
-            done = self.sessions.get(proposal.client)
-            if done is not None and done[0] >= proposal.seq:
-                answer = done[1] if done[0] == proposal.seq else Rejected("sequence number already used")
-                return KeepState(actions=Reply(caller, answer))
+        answer = self.applier.answered(proposal.client, proposal.seq)
+        if answer is not None:
+            return KeepState(actions=Reply(caller, answer))
         index = self.log_store.last_index() + 1
         entry = Entry(index, self.term, proposal.command, client=proposal.client, seq=proposal.seq)
-        self.waiting[index] = (self.term, caller)
+        self.leading.waiting[index] = (self.term, caller)
         await self._append_local([entry])
         return None
 
     async def _change_members(self, caller: Caller, change: ChangeMembers) -> Any:
-        if self.configs[-1][0] > self.commit_index or not self._committed_in_term():
+        if self.membership.index > self.commit_index or not self._committed_in_term():
             return KeepState(actions=Reply(caller, Rejected("a membership change is in progress")))
-        members = [m for m in self.members if m != change.remove]
-        if change.add is not None and change.add not in members:
-            members.append(change.add)
+        members = self.membership.changed(add=change.add, remove=change.remove)
         index = self.log_store.last_index() + 1
-        entry = Entry(index, self.term, b"", kind="config", config=tuple(members))
-        self.waiting[index] = (self.term, caller)
+        entry = Entry(index, self.term, b"", kind="config", config=members)
+        self.leading.waiting[index] = (self.term, caller)
         await self._append_local([entry])
         for peer in members:
-            if peer != self.id and peer not in self.followers:
-                self.followers[peer] = _Follower(index)
+            if peer != self.id and peer not in self.leading.progress:
+                self.leading.progress[peer] = Progress(index)
         return None
 
     def _transfer(self, caller: Caller, target: str) -> Any:
-        if target == self.id or target not in self.followers:
+        if target == self.id or target not in self.leading.progress:
             return KeepState(actions=Reply(caller, Rejected(f"cannot transfer to {target!r}")))
-        self.transfer_target = target
+        self.leading.transfer_target = target
         self._maybe_send_timeout_now()
-        return KeepState(actions=[Reply(caller, Ok()), GenericTimeout("transfer", self.config.election_timeout[1])])
+        return KeepState(actions=[Reply(caller, Ok()), GenericTimeout(Timer.TRANSFER, self.config.election_timeout[1])])
 
     def _read(self, caller: Caller, query: bytes) -> Any:
-        # reads that arrive while a confirmation round is out join the next one (batched, as etcd does)
-        self.reads.append(_Pending(caller, query, self.commit_index, self.read_seq + 1))
-        if self._confirmed_read_seq() >= self.read_seq:
+        if self.leading.reads.add(caller, query, self.commit_index, self._confirmed_read_seq()):
             self._start_read_round()
         self._serve_reads()
         return None
 
     def _start_read_round(self) -> None:
-        """Ask every follower to confirm this node still leads (the answers echo ``read_seq``)."""
-        self.read_seq += 1
+        """Ask every follower to confirm this node still leads (the answers echo the round)."""
+        self.leading.reads.start_round()
         self._broadcast_appends(heartbeat=True)
 
     def _confirmed_read_seq(self) -> int:
         """The highest read round a quorum (this node included) has answered."""
-        acks = sorted(
-            [self.read_seq] + [f.read_seq for peer, f in self.followers.items() if peer in self.members], reverse=True
-        )
-        return acks[self._quorum() - 1] if len(acks) >= self._quorum() else 0
+        leading = self.leading
+        acks = [leading.reads.seq] + [p.read_seq for peer, p in leading.progress.items() if peer in self.members]
+        return quorum_index(acks, self._quorum())
+
+    def _serve_reads(self) -> None:
+        """Answer the reads whose leadership check a quorum confirmed and whose index is applied."""
+        reads = self.leading.reads
+        if not reads.pending or not self._committed_in_term():
+            return
+        ready, again = reads.take_ready(self._confirmed_read_seq(), self.last_applied, self.leading.term_start)
+        for pending in ready:
+            reply(pending.caller, self.applier.query(pending.query))
+        if again:
+            self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
 
     async def _append_local(self, entries: list[Entry]) -> None:
         self.log_store.append(entries)
         self._note_configs(entries)
-        self.uncommitted_bytes += sum(entry.size() for entry in entries)
+        self.leading.uncommitted_bytes += sum(entry.size() for entry in entries)
         await self.log_store.sync()  # persisted before it is replicated
         self._broadcast_appends(heartbeat=False)
         await self._advance_leader_commit()
 
     def _broadcast_appends(self, *, heartbeat: bool) -> None:
-        for peer in self.followers:
+        for peer in self.leading.progress:
             self._replicate(peer, heartbeat=heartbeat)
 
     def _replicate(self, peer: str, *, heartbeat: bool = False) -> None:
         """Send ``peer`` what it lacks, up to ``max_inflight`` messages; a heartbeat always goes."""
-        follower = self.followers[peer]
+        progress = self.leading.progress[peer]
         store = self.log_store
         sent = False
-        while follower.inflight < self.config.max_inflight and follower.next <= store.last_index():
-            if follower.next < store.first_index():
+        while progress.inflight < self.config.max_inflight and progress.next <= store.last_index():
+            if progress.next < store.first_index():
                 snapshot = self.snapshot_store.load()
                 assert snapshot is not None
                 self._send(peer, InstallSnapshot(self.term, self.id, snapshot))
-                follower.next = snapshot.index + 1
-                follower.inflight = self.config.max_inflight  # nothing more until it answers (or a heartbeat probes)
+                progress.next = snapshot.index + 1
+                progress.inflight = self.config.max_inflight  # nothing more until it answers (or a heartbeat probes)
                 return
             entries = store.entries(
-                follower.next, follower.next + self.config.max_batch_entries, max_bytes=self.config.max_batch_bytes
+                progress.next, progress.next + self.config.max_batch_entries, max_bytes=self.config.max_batch_bytes
             )
-            self._send_append(peer, follower.next, tuple(entries))
-            follower.next += len(entries)
-            follower.inflight += 1
+            self._send_append(peer, progress.next, tuple(entries))
+            progress.next += len(entries)
+            progress.inflight += 1
             sent = True
         if heartbeat and not sent:
-            self._send_append(peer, follower.next, ())
+            self._send_append(peer, progress.next, ())
 
     def _send_append(self, peer: str, next_index: int, entries: tuple[Entry, ...]) -> None:
         prev = next_index - 1
         prev_term = self.log_store.term_at(prev) or 0
-        self._send(peer, Append(self.term, self.id, prev, prev_term, entries, self.commit_index, self.read_seq))
+        read_seq = self.leading.reads.seq
+        self._send(peer, Append(self.term, self.id, prev, prev_term, entries, self.commit_index, read_seq))
 
     async def _on_append_reply(self, answer: AppendReply, data: Any) -> Any:
-        follower = self.followers.get(answer.follower)
-        if follower is None:
+        progress = self.leading.progress.get(answer.follower)
+        if progress is None:
             return None
-        follower.active = True
-        follower.read_seq = max(follower.read_seq, answer.read_seq)
-        follower.inflight = max(0, follower.inflight - 1)
+        progress.on_reply(answer)
         if answer.success:
-            follower.match = max(follower.match, answer.match)
-            follower.next = max(follower.next, follower.match + 1)
-            if follower.match >= follower.next - 1:
-                follower.inflight = 0  # it has all we sent: anything counted in flight was lost
             await self._advance_leader_commit()
             self._maybe_send_timeout_now()
-        else:
-            # a mismatch: back up to the hint (never below what is known to match), one probe at a time
-            follower.next = max(follower.match + 1, min(follower.next, answer.hint or follower.next - 1))
-            follower.inflight = 0
         self._replicate(answer.follower)
         self._serve_reads()
         return self._leave_if_removed(data)
 
     async def _advance_leader_commit(self) -> None:
         """Commit the highest index a quorum holds, if it is of this term (never count older terms)."""
-        matches = sorted(
-            [self.log_store.last_index() if self.id in self.members else 0]
-            + [f.match for peer, f in self.followers.items() if peer in self.members],
-            reverse=True,
-        )
-        candidate = matches[self._quorum() - 1] if len(matches) >= self._quorum() else 0
+        matches = [self.log_store.last_index() if self.id in self.members else 0]
+        matches += [p.match for peer, p in self.leading.progress.items() if peer in self.members]
+        candidate = quorum_index(matches, self._quorum())
         if candidate > self.commit_index and self.log_store.term_at(candidate) == self.term:
             await self._advance_commit(candidate)
 
     def _check_quorum(self, data: Any) -> Any:
-        active = 1 + sum(1 for peer, f in self.followers.items() if f.active and peer in self.members)
-        for follower in self.followers.values():
-            follower.active = False
+        progress = self.leading.progress
+        active = 1 + sum(1 for peer, p in progress.items() if p.active and peer in self.members)
+        for p in progress.values():
+            p.active = False
         if active < self._quorum():
             log.warning("lost contact with a quorum; stepping down", node=self.id, term=self.term)
             return self._step_down(data)
-        return KeepState(actions=StateTimeout(self.config.election_timeout[0], "check_quorum"))
+        return KeepState(actions=StateTimeout(self.config.election_timeout[0], Timer.CHECK_QUORUM))
 
     def _maybe_send_timeout_now(self) -> None:
-        target = self.transfer_target
-        if target is not None and self.followers[target].match == self.log_store.last_index():
+        target = self.leading.transfer_target
+        if target is not None and self.leading.progress[target].match == self.log_store.last_index():
             self._send(target, TimeoutNow(self.term, self.id))
 
-    def _serve_reads(self) -> None:
-        """Answer the reads whose leadership check a quorum confirmed and whose index is applied."""
-        if not self.reads or not self._committed_in_term():
-            return
-        confirmed = self._confirmed_read_seq()
-        still: list[_Pending] = []
-        for pending in self.reads:
-            index = max(pending.index, self.term_start)
-            if pending.seq <= confirmed and self.last_applied >= index:
-                reply(pending.caller, self._query(pending.query))
-            else:
-                still.append(pending)
-        self.reads = still
-        if confirmed >= self.read_seq and any(pending.seq > self.read_seq for pending in still):
-            self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
-
     def _leave_if_removed(self, data: Any) -> Any:
-        if self.id not in self.members and self.commit_index >= self.configs[-1][0]:
+        if self.id not in self.members and self.commit_index >= self.membership.index:
             log.info("removed from the cluster; stepping down", node=self.id)
             return self._step_down(data)
         return None
@@ -548,77 +491,67 @@ class RaftNode(GenStateMachine):
         while self.last_applied < self.commit_index:
             self.last_applied += 1
             entry = self.log_store.entry(self.last_applied)
-            self.uncommitted_bytes -= entry.size()
+            self.leading.uncommitted_bytes -= entry.size()
             self._apply(entry)
-        await self._maybe_snapshot()
+        await self.applier.maybe_snapshot(self.last_applied, self.config.snapshot_every, self.membership)
 
     def _apply(self, entry: Entry) -> None:
-        result: Any = Ok()
-        if entry.kind == "command":
-            if entry.client is not None and self.sessions.get(entry.client, (0, None))[0] >= entry.seq:
-                result = self.sessions[entry.client][1]  # applied before: exactly once
-            else:
-                try:
-                    result = Ok(self.machine.apply(entry.command))
-                except Exception as exc:  # deterministic: every node fails alike
-                    result = ApplyFailed(f"{type(exc).__name__}: {exc}")
-                if entry.client is not None:
-                    self.sessions[entry.client] = (entry.seq, result)
-        waiting = self.waiting.pop(entry.index, None)
+        """Apply a committed entry, and answer its proposer if it waits here."""
+        result = self.applier.apply(entry)
+        waiting = self.leading.waiting.pop(entry.index, None)
         if waiting is not None:
             term, caller = waiting
             reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
 
-    def _query(self, query: bytes) -> Any:
-        try:
-            return Ok(self.machine.query(query))
-        except Exception as exc:
-            return ApplyFailed(f"{type(exc).__name__}: {exc}")
-
-    async def _maybe_snapshot(self) -> None:
-        every = self.config.snapshot_every
-        if every is None or self.last_applied - self.log_store.first_index() + 1 < every:
-            return
-        index = self.last_applied
-        sessions = [(client, seq, *_result_to_data(result)) for client, (seq, result) in sorted(self.sessions.items())]
-        state = msgpack.packb([self.machine.snapshot(), sessions], use_bin_type=True)
-        snapshot = Snapshot(index, self.log_store.term_at(index) or 0, self._members_at(index), state)
-        self.snapshot_store.save(snapshot)
-        await self.snapshot_store.sync()  # the snapshot is safe before the entries it covers go
-        self.log_store.compact(index, snapshot.term)
-        await self.log_store.sync()
-
     def _restore(self, snapshot: Snapshot) -> None:
-        machine_state, sessions = msgpack.unpackb(snapshot.data, raw=False)
-        self.machine.restore(machine_state)
-        self.sessions = {client: (seq, _result_from_data(failed, value)) for client, seq, failed, value in sessions}
+        self.applier.restore(snapshot)
         self.commit_index = max(self.commit_index, snapshot.index)
         self.last_applied = snapshot.index
-        self.configs = [(snapshot.index, tuple(snapshot.members))]
-        self.members = tuple(snapshot.members)
+        self.membership.restore(snapshot)
+
+    # -- membership ----------------------------------------------------------------------
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The members in force: the latest configuration in the log."""
+        return self.membership.members
+
+    def _note_configs(self, entries: Any) -> None:
+        self.membership.note(entries)
+        self._prune_progress()
+
+    def _reload_members(self) -> None:
+        self.membership.reload(self.log_store)
+        self._prune_progress()
+
+    def _prune_progress(self) -> None:
+        progress = self.leading.progress
+        for peer in list(progress):
+            if peer not in self.members and peer != self.leading.transfer_target:
+                del progress[peer]
 
     # -- role changes -----------------------------------------------------------------
 
-    def _maybe_won(self, role: str, data: Any) -> Any:
+    def _maybe_won(self, role: Role, data: Any) -> Any:
         if len(self.votes & set(self.members)) >= self._quorum():
-            return NextState(CANDIDATE if role == PRE_CANDIDATE else LEADER, data)
+            return NextState(Role.CANDIDATE if role == Role.PRE_CANDIDATE else Role.LEADER, data)
         return None
 
     def _step_down(self, data: Any) -> Any:
-        """Become a follower: give up what only a leader may hold."""
-        if self.state_name() == LEADER:
-            for index, (_, caller) in self.waiting.items():
-                if index > self.commit_index:
-                    reply(caller, Unknown("leadership lost before the entry committed"))
-            self.waiting.clear()
-            for pending in self.reads:
-                reply(pending.caller, Unknown("leadership lost before the read was confirmed"))
-            self.reads.clear()
-            self.followers.clear()
+        """Become a follower; a follower stays one, its election timer running on (only a leader's word restarts it)."""
+        if self.state_name() == Role.FOLLOWER:
+            return None
+        return NextState(Role.FOLLOWER, data, self._election_timer())
+
+    def _leave_leadership(self) -> None:
+        """Give up what only a leader holds: its waiting clients learn that their outcome is unknown."""
+        for index, (_, caller) in self.leading.waiting.items():
+            if index > self.commit_index:
+                reply(caller, Unknown("leadership lost before the entry committed"))
+        self.leading.reads.fail_all()
+        self.leading = Leadership()
+        if self.leader_id == self.id:
             self.leader_id = None
-        elif self.state_name() == FOLLOWER:
-            return None  # a follower's election timer runs on: only a leader's word restarts it
-        return NextState(FOLLOWER, data, [*self._election_timer(), GenericTimeout("heartbeat", None)])
 
     async def _set_term(self, term: int, voted_for: str | None) -> None:
         if term != self.term:
@@ -633,7 +566,7 @@ class RaftNode(GenStateMachine):
         """Where this node stands now."""
         return RaftStatus(
             self.id,
-            self.state_name(),
+            str(self.state_name()),
             self.term,
             self.voted_for,
             self.leader_id,
@@ -656,10 +589,14 @@ class RaftNode(GenStateMachine):
                 self._send(peer, message)
 
     def _election_timer(self) -> list[Any]:
-        return [StateTimeout(self.random.uniform(*self.config.election_timeout), "election")]
+        return [StateTimeout(self.random.uniform(*self.config.election_timeout), Timer.ELECTION)]
+
+    def _in_lease(self, request: VoteRequest) -> bool:
+        """Check-quorum's leader lease: this node heard from a leader within the shortest election timeout."""
+        return self.config.check_quorum and not request.transfer and self._heard_from_leader_recently()
 
     def _heard_from_leader_recently(self) -> bool:
-        if self.state_name() == LEADER:
+        if self.state_name() == Role.LEADER:
             return True
         return self._now() - self.last_leader_contact < self.config.election_timeout[0]
 
@@ -676,43 +613,19 @@ class RaftNode(GenStateMachine):
     def _committed_in_term(self) -> bool:
         return self.log_store.term_at(self.commit_index) == self.term
 
-    def _members_at(self, index: int) -> tuple[str, ...]:
-        members = self.configs[0][1]
-        for config_index, config_members in self.configs:
-            if config_index <= index:
-                members = config_members
-        return members
 
-    def _note_configs(self, entries: Any) -> None:
-        """A configuration takes effect as soon as it is in the log (dissertation 4.1)."""
-        for entry in entries:
-            if entry.kind == "config":
-                self.configs.append((entry.index, entry.config))
-        self._apply_members()
-
-    def _reload_members(self) -> None:
-        """After a truncation or a snapshot: forget configurations no longer in the log."""
-        last = self.log_store.last_index()
-        kept = [config for config in self.configs if config[0] <= last]
-        self.configs = kept or self.configs[:1]
-        if self.log_store.first_index() <= last:
-            known = self.configs[-1][0]
-            for entry in self.log_store.entries(max(known + 1, self.log_store.first_index()), last + 1):
-                if entry.kind == "config":
-                    self.configs.append((entry.index, entry.config))
-        self._apply_members()
-
-    def _apply_members(self) -> None:
-        self.members = self.configs[-1][1]
-        for peer in list(self.followers):
-            if peer not in self.members and peer != self.transfer_target:
-                del self.followers[peer]
-
-
-def _result_to_data(result: Ok | ApplyFailed) -> tuple[bool, Any]:
-    """A session's remembered answer as plain data for a snapshot: ``(failed, value)``."""
-    return (True, result.error) if isinstance(result, ApplyFailed) else (False, result.result)
-
-
-def _result_from_data(failed: bool, value: Any) -> Ok | ApplyFailed:
-    return ApplyFailed(value) if failed else Ok(value)
+def _newer_term(message: Any, term: int) -> int | None:
+    """The term a peer's message brings, if newer than ``term`` (a pre-vote's term is only proposed, never taken)."""
+    match message:
+        case VoteRequest(pre_vote=True) | VoteReply(pre_vote=True, granted=True):
+            return None
+        case (
+            VoteRequest(term=newer)
+            | VoteReply(term=newer)
+            | Append(term=newer)
+            | AppendReply(term=newer)
+            | InstallSnapshot(term=newer)
+            | TimeoutNow(term=newer)
+        ) if newer > term:
+            return newer
+    return None

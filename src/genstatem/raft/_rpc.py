@@ -125,6 +125,11 @@ class TransferLeadership:
     target: str
 
 
+@attrs.frozen
+class GetStatus:
+    """Ask a node, in any role, for its ``RaftStatus``."""
+
+
 # -- answers to clients -------------------------------------------------------------
 
 
@@ -163,6 +168,21 @@ class ApplyFailed:
     error: str
 
 
+@attrs.frozen
+class RaftStatus:
+    """A snapshot of a node's Raft state, for tests, invariants and dashboards: the answer to ``GetStatus``."""
+
+    id: str
+    role: str
+    term: int
+    voted_for: str | None
+    leader: str | None
+    commit_index: int
+    last_applied: int
+    last_index: int
+    members: tuple[str, ...]
+
+
 RAFT_MESSAGES: tuple[type, ...] = (
     Entry,
     Snapshot,
@@ -181,5 +201,7 @@ RAFT_MESSAGES: tuple[type, ...] = (
     Rejected,
     Unknown,
     ApplyFailed,
+    GetStatus,
+    RaftStatus,
 )
 """Registered for the wire with type ids 200, 201, ... in this order."""

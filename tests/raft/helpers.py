@@ -5,7 +5,8 @@ test plays every peer, casts hand-made RPCs to the node, fires its timers
 and reads what it sent (each send recorded with what the node's storage
 held durably at that instant, so "persisted before the reply" is checkable).
 
-``Cluster`` runs RaftNodes in a ``Simulation``: start, crash, restart and
+The builders ``follower_with_log`` and ``leader_of`` give a ``OneNode`` in a
+known state. ``Cluster`` runs RaftNodes in a ``Simulation``: start, crash, restart and
 partition nodes, wait on virtual time for a condition, and check election
 safety and log agreement on every step of the run.
 """
@@ -18,10 +19,21 @@ from typing import Any
 import attrs
 
 import genstatem as gs
-from genstatem.raft import Entry, KVMachine, ListMachine, MemoryStorage, RaftClient, RaftConfig, RaftNode, RaftSpec
-from genstatem.raft._node import RaftStatus
+from genstatem.raft import (
+    Entry,
+    GetStatus,
+    KVMachine,
+    ListMachine,
+    MemoryStorage,
+    RaftClient,
+    RaftConfig,
+    RaftNode,
+    RaftSpec,
+    RaftStatus,
+    Snapshot,
+)
 from genstatem.raft._rpc import VoteReply
-from genstatem.raft._storage import DurableState, Snapshot
+from genstatem.raft._storage import DurableState
 from genstatem.testing import Simulation, StateMachineDriver, Step
 
 CONFIG = RaftConfig(election_timeout=(1.0, 2.0), heartbeat_interval=0.2)
@@ -29,6 +41,9 @@ CONFIG = RaftConfig(election_timeout=(1.0, 2.0), heartbeat_interval=0.2)
 
 ELECTION = CONFIG.election_timeout[1]
 """The longest election timeout: waits are counted in these."""
+
+NO_PRE_VOTE = RaftConfig(election_timeout=(1.0, 2.0), heartbeat_interval=0.2, pre_vote=False)
+"""``CONFIG`` without pre-vote: an election timeout makes a candidate at once."""
 
 
 def entries(first: int, terms: Iterable[int], *, prefix: str = "c") -> list[Entry]:
@@ -92,6 +107,9 @@ class _FakeSystem:
 
     def remote(self, node: str, name: str) -> _Peer:
         return _Peer(self, node)
+
+    def now(self) -> float:
+        return self.backend.now()
 
 
 class _DrivenRaftNode(RaftNode):
@@ -213,6 +231,23 @@ class OneNode:
         return [s for s in outbox if (kind is None or type(s.message) is kind) and (to is None or s.to == to)]
 
 
+async def follower_with_log(*terms: int, term: int | None = None) -> OneNode:
+    """Follower ``a`` of members a, b, c holding entries 1.. of ``terms``, at ``term`` (the last entry's)."""
+    storage = await prepared_storage(term=term or terms[-1], log=entries(1, terms))
+    return await OneNode.start(storage=storage)
+
+
+async def leader_of(
+    members: tuple[str, ...] = ("a", "b", "c"), *, machine: Any = ListMachine, **config: Any
+) -> OneNode:
+    """Node ``a``, elected leader of term 1 by a bare majority, its no-op (index 1) not yet acknowledged."""
+    options = {"election_timeout": (1.0, 2.0), "heartbeat_interval": 0.2, "pre_vote": False, **config}
+    node = await OneNode.start("a", members, config=RaftConfig(**options), machine=machine)
+    await node.elect(*members[1 : len(members) // 2 + 1])
+    node.take()
+    return node
+
+
 # -- a cluster in a simulation --------------------------------------------------------------
 
 
@@ -320,7 +355,7 @@ class Cluster:
         """``node``'s status, asked between two of its events."""
         ref = self.sim.system(node).whereis("raft")
         assert ref is not None
-        status: RaftStatus = await ref.call("status")
+        status: RaftStatus = await ref.call(GetStatus())
         return status
 
     async def statuses(self) -> dict[str, RaftStatus]:
@@ -397,3 +432,14 @@ class Cluster:
 
 async def _nothing(system: gs.ActorSystem) -> None:
     del system
+
+
+async def follows(cluster: Cluster, node: str, leader: str) -> bool:
+    """Whether ``node`` is a follower of ``leader``."""
+    status = await cluster.status(node)
+    return status.role == "follower" and status.leader == leader
+
+
+async def role_is(cluster: Cluster, node: str, role: str) -> bool:
+    """Whether ``node`` is in ``role``."""
+    return (await cluster.status(node)).role == role

@@ -1,0 +1,68 @@
+"""What a leader knows of each follower, and the quorum arithmetic on it.
+
+Figure 2 keeps ``nextIndex[]`` and ``matchIndex[]`` per follower; etcd
+calls the record ``Progress`` (``tracker/progress.go``). Ours adds flow
+control (appends in flight), liveness for check-quorum, and the highest
+ReadIndex round the follower has answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from .._core import Caller
+from ._reads import ReadIndex
+from ._rpc import AppendReply
+
+
+class Progress:
+    """The leader's record of one follower."""
+
+    __slots__ = ("active", "inflight", "match", "next", "read_seq")
+
+    def __init__(self, next_index: int) -> None:
+        self.next = next_index  # nextIndex: the next entry to send it
+        self.match = 0  # matchIndex: the highest entry known to be in its log
+        self.inflight = 0  # appends sent and not yet answered
+        self.active = True  # it answered since the last check-quorum round
+        self.read_seq = 0  # the highest ReadIndex round it confirmed
+
+    def on_reply(self, answer: AppendReply) -> None:
+        """Take in an append's answer; late, duplicated or reordered answers never move ``match`` or ``next`` back."""
+        self.active = True
+        self.read_seq = max(self.read_seq, answer.read_seq)
+        self.inflight = max(0, self.inflight - 1)
+        if answer.success:
+            self.match = max(self.match, answer.match)
+            self.next = max(self.next, self.match + 1)
+            if self.match >= self.next - 1:
+                self.inflight = 0  # it has all we sent: anything counted in flight was lost
+        else:
+            # a mismatch: back up to the hint (never below what is known to match), one probe at a time
+            self.next = max(self.match + 1, min(self.next, answer.hint or self.next - 1))
+            self.inflight = 0
+
+
+def quorum_index(values: Iterable[int], quorum: int) -> int:
+    """The highest value that at least ``quorum`` of ``values`` have reached (0 if there are fewer values).
+
+    With each member's match index this is the highest index a quorum
+    holds; with each member's confirmed read round, the highest round a
+    quorum has answered.
+    """
+    ranked = sorted(values, reverse=True)
+    return ranked[quorum - 1] if len(ranked) >= quorum else 0
+
+
+@attrs.define
+class Leadership:
+    """Figure 2's volatile state on leaders, reinitialized after election; a non-leader's is empty."""
+
+    progress: dict[str, Progress] = attrs.Factory(dict)  # nextIndex[] and matchIndex[], per follower
+    waiting: dict[int, tuple[int, Caller]] = attrs.Factory(dict)  # index -> (term, proposer)
+    reads: ReadIndex = attrs.Factory(ReadIndex)
+    transfer_target: str | None = None
+    term_start: int = 0  # the index of this term's first entry
+    uncommitted_bytes: int = 0
