@@ -21,10 +21,13 @@ The queue rules all live in ``_state_transition`` and ``_arm``:
 
 * ``NextEvent`` events go first, in the order given; then, only when the
   state changed, the postponed events, oldest first; then what was queued
-  before; then zero-time timeouts; the
+  before; then zero-time timeouts, in the order of their actions; the
   mailbox comes after all of those.
 * Any event cancels the event timeout. A state change cancels the state
   timeout. Generic timeouts run until they fire or are set again.
+* A zero event timeout is queued only if nothing is queued before it (else
+  that event would cancel it), so one given after another zero timeout is
+  dropped, and one given before is delivered first.
 * Every timer carries its own identity: a fire (or a queued zero timeout)
   whose timer is no longer the current one of its kind is dropped.
 """
@@ -85,7 +88,8 @@ class Plan:
 
     ``timers`` maps a timer kind (``("event",)``, ``("state",)`` or
     ``("generic", name)``) to the timeout action that sets (or, with
-    ``time=None``, cancels) it. The last action of a kind wins.
+    ``time=None``, cancels) it. The last action of a kind wins, and takes
+    its place in the order: the dict is in the order ``_arm`` starts them.
     """
 
     __slots__ = ("replies", "postpone", "next_events", "timers")
@@ -109,6 +113,12 @@ def _timer_key(action: Any) -> Hashable:
     return ("generic", action.name)
 
 
+def _set_timer(timers: dict[Hashable, Any], key: Hashable, action: Any) -> None:
+    """Set ``key``'s timeout, moved behind the others as if given last (OTP: the last one wins)."""
+    timers.pop(key, None)
+    timers[key] = action
+
+
 def parse_actions(actions: Any, state: Any, *, enter: bool = False, init: bool = False) -> Plan:
     """Check ``actions`` (one action or an iterable) and sort them into a plan.
 
@@ -129,7 +139,7 @@ def parse_actions(actions: Any, state: Any, *, enter: bool = False, init: bool =
                 raise BadReturn("bad Reply: caller is not a Call's caller", action, state)
             plan.replies.append(action)
         elif cls is EventTimeout or cls is StateTimeout or cls is GenericTimeout:
-            plan.timers[_timer_key(action)] = action
+            _set_timer(plan.timers, _timer_key(action), action)
         elif cls is Postpone or cls is NextEvent:
             if enter:
                 raise BadReturn(f"{cls.__name__} is not allowed in a state enter call", action, state)
@@ -398,7 +408,8 @@ class Engine:
                 self.data = result.data
             for reply in plan.replies:
                 self._reply(reply.caller, reply.value)
-            timers.update(plan.timers)
+            for key, action in plan.timers.items():
+                _set_timer(timers, key, action)
             if result.__class__ is not RepeatState:
                 return _RUNNING
 
@@ -437,21 +448,17 @@ class Engine:
         self._queue().extend(reversed(events))
 
     def _arm(self, timers: dict[Hashable, Any]) -> None:
-        """Start, restart or cancel each timer (OTP's ``loop_timeouts``).
+        """Start, restart or cancel each timer, in the order of its action (OTP's ``loop_timeouts``).
 
         A zero timeout starts no timer: its event is queued behind
-        everything queued so far. The event timeout goes last, and is
-        started only on an empty queue: a queued event would cancel it
-        before it fired.
+        everything queued so far, zero timeouts before it included. An
+        event timeout is started only on an empty queue: a queued event
+        would cancel it before it fired.
         """
         for key, action in timers.items():
-            if key is not _EVENT_KEY:
-                self._cancel_timer(key)
-                if action.time is not None:
-                    self._start_timer(key, action)
-        action = timers.get(_EVENT_KEY)
-        if action is not None and action.time is not None and not self.queue:
-            self._start_timer(_EVENT_KEY, action)
+            self._cancel_timer(key)
+            if action.time is not None and (key is not _EVENT_KEY or not self.queue):
+                self._start_timer(key, action)
 
     # -- timers --------------------------------------------------------------
 
