@@ -33,13 +33,15 @@ class Timed(Scripted):
         return await super().init(arg[:3])
 
 
-async def run_script(script: Any, feed: list[tuple[float, Any]], *, until: float, state: Any = "a") -> list[Any]:
+async def run_script(
+    script: Any, feed: list[tuple[float, Any]], *, until: float, state: Any = "a", machine: type[Timed] = Timed
+) -> list[Any]:
     """Start a Timed machine, cast each ``(at, msg)`` at virtual time ``at``; return ``(content, time)``s."""
     log: list[Any] = []
     times: list[Any] = []
     async with gs.ActorSystem() as system:
         t0 = anyio.current_time()
-        ref = await system.start(Timed, (state, log, script, times))
+        ref = await system.start(machine, (state, log, script, times))
         assert ref is not None
         for at, msg in feed:
             await anyio.sleep(max(0.0, at - (anyio.current_time() - t0)))
@@ -367,12 +369,14 @@ async def test_a_zero_timeout_set_twice_takes_the_place_of_its_last_action(actio
     assert [content for content, _ in await run_script(script, [(0, "go")], until=1)] == ["go", *delivered]
 
 
+class TimedEntering(Timed):
+    """A Timed machine with enter calls (their content, the previous state, is recorded too)."""
+
+    state_enter = True
+
+
 async def test_an_enter_calls_zero_timeouts_come_after_the_handlers() -> None:
     """An enter call's timeouts count after the handler's: its zero state timeout goes behind their event timeout."""
-    log: list[Any] = []
-
-    class Entering(Scripted):
-        state_enter = True
 
     def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
         if isinstance(event_type, gs.Enter):
@@ -381,18 +385,8 @@ async def test_an_enter_calls_zero_timeouts_come_after_the_handlers() -> None:
             return gs.NextState("b", None, [gs.StateTimeout(0, "st"), gs.EventTimeout(0, "ev")])
         return None
 
-    async with gs.ActorSystem() as system:
-        ref = await system.start(Entering, ("a", log, script))
-        assert ref is not None
-        ref.cast("go")
-        await anyio.sleep(1)
-        assert [(state, content) for state, _, content in await ref.call("log")] == [
-            ("a", "a"),
-            ("a", "go"),
-            ("b", "a"),
-            ("b", "ev"),
-            ("b", "st-enter"),
-        ]
+    times = await run_script(script, [(0, "go")], until=1, machine=TimedEntering)
+    assert [content for content, _ in times] == ["a", "go", "a", "ev", "st-enter"]
 
 
 async def test_zero_state_timeout_never_leaks_into_the_next_state() -> None:
