@@ -33,13 +33,15 @@ class Timed(Scripted):
         return await super().init(arg[:3])
 
 
-async def run_script(script: Any, feed: list[tuple[float, Any]], *, until: float, state: Any = "a") -> list[Any]:
+async def run_script(
+    script: Any, feed: list[tuple[float, Any]], *, until: float, state: Any = "a", machine: type[Timed] = Timed
+) -> list[Any]:
     """Start a Timed machine, cast each ``(at, msg)`` at virtual time ``at``; return ``(content, time)``s."""
     log: list[Any] = []
     times: list[Any] = []
     async with gs.ActorSystem() as system:
         t0 = anyio.current_time()
-        ref = await system.start(Timed, (state, log, script, times))
+        ref = await system.start(machine, (state, log, script, times))
         assert ref is not None
         for at, msg in feed:
             await anyio.sleep(max(0.0, at - (anyio.current_time() - t0)))
@@ -286,13 +288,13 @@ async def test_event_timeout_is_not_started_when_events_are_queued() -> None:
         assert contents(await ref.call("log")) == ["go", "inner"]
 
 
-async def test_zero_state_timeout_cancels_a_zero_event_timeout() -> None:
-    """Zero state and event timeouts together: the state timeout is delivered and the event timeout is not."""
+async def test_zero_state_timeout_given_first_cancels_a_zero_event_timeout() -> None:
+    """A zero state timeout given before a zero event timeout is delivered first, and the event timeout is not."""
     log: list[Any] = []
 
     def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
         if content == "go":
-            return gs.KeepState(actions=[gs.EventTimeout(0, "ev"), gs.StateTimeout(0, "st")])
+            return gs.KeepState(actions=[gs.StateTimeout(0, "st"), gs.EventTimeout(0, "ev")])
         return None
 
     async with gs.ActorSystem() as system:
@@ -301,6 +303,90 @@ async def test_zero_state_timeout_cancels_a_zero_event_timeout() -> None:
         ref.cast("go")
         await anyio.sleep(1)
         assert contents(await ref.call("log")) == ["go", "st"]
+
+
+async def test_zero_event_timeout_given_first_is_delivered_before_a_zero_state_timeout() -> None:
+    """Zero event then state timeout: both are delivered, in the order of the actions (OTP's state_timeout case)."""
+
+    def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        if content == "go":
+            return gs.KeepState(actions=[gs.EventTimeout(0, "ev"), gs.StateTimeout(0, "st")])
+        return None
+
+    assert await run_script(script, [(0, "go")], until=1) == [("go", 0.0), ("ev", 0.0), ("st", 0.0)]
+
+
+@pytest.mark.parametrize(
+    ("actions", "delivered"),
+    [
+        pytest.param(
+            [gs.EventTimeout(0, "ev"), gs.GenericTimeout("g", 0, "g"), gs.StateTimeout(0, "st")],
+            ["ev", "g", "st"],
+            id="event-first",
+        ),
+        pytest.param(
+            [gs.GenericTimeout("g", 0, "g"), gs.EventTimeout(0, "ev"), gs.StateTimeout(0, "st")],
+            ["g", "st"],
+            id="event-after-generic",
+        ),
+        pytest.param(
+            [gs.StateTimeout(0, "st"), gs.GenericTimeout("g", 0, "g"), gs.GenericTimeout("h", 0, "h")],
+            ["st", "g", "h"],
+            id="no-event-timeout",
+        ),
+    ],
+)
+async def test_zero_timeouts_are_delivered_in_the_order_of_their_actions(actions: Any, delivered: Any) -> None:
+    """Zero generic, state and event timeouts queue in action order; a zero event timeout after another is dropped."""
+
+    def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        return gs.KeepState(actions=actions) if content == "go" else None
+
+    assert [content for content, _ in await run_script(script, [(0, "go")], until=1)] == ["go", *delivered]
+
+
+@pytest.mark.parametrize(
+    ("actions", "delivered"),
+    [
+        pytest.param(
+            [gs.EventTimeout(0, "ev1"), gs.StateTimeout(0, "st"), gs.EventTimeout(0, "ev2")],
+            ["st"],
+            id="event-set-again-after-state",
+        ),
+        pytest.param(
+            [gs.StateTimeout(0, "st1"), gs.GenericTimeout("g", 0, "g"), gs.StateTimeout(0, "st2")],
+            ["g", "st2"],
+            id="state-set-again-after-generic",
+        ),
+    ],
+)
+async def test_a_zero_timeout_set_twice_takes_the_place_of_its_last_action(actions: Any, delivered: Any) -> None:
+    """When one transition sets a kind of timeout twice, the last action counts, at its own place in the order."""
+
+    def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        return gs.KeepState(actions=actions) if content == "go" else None
+
+    assert [content for content, _ in await run_script(script, [(0, "go")], until=1)] == ["go", *delivered]
+
+
+class TimedEntering(Timed):
+    """A Timed machine with enter calls (their content, the previous state, is recorded too)."""
+
+    state_enter = True
+
+
+async def test_an_enter_calls_zero_timeouts_come_after_the_handlers() -> None:
+    """An enter call's timeouts count after the handler's: its zero state timeout goes behind their event timeout."""
+
+    def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        if isinstance(event_type, gs.Enter):
+            return gs.KeepState(actions=gs.StateTimeout(0, "st-enter")) if state == "b" else None
+        if content == "go":
+            return gs.NextState("b", None, [gs.StateTimeout(0, "st"), gs.EventTimeout(0, "ev")])
+        return None
+
+    times = await run_script(script, [(0, "go")], until=1, machine=TimedEntering)
+    assert [content for content, _ in times] == ["a", "go", "a", "ev", "st-enter"]
 
 
 async def test_zero_state_timeout_never_leaks_into_the_next_state() -> None:

@@ -250,6 +250,15 @@ async def test_stop_from_an_enter_call_is_reported() -> None:
     assert (step.state, step.stopped, step.reason) == ("other", True, "from enter")
 
 
+async def test_a_step_that_stops_reports_no_inserted_events_and_no_timeouts() -> None:
+    """A stop from the enter call leaves the handler's NextEvent and timeout unreported: no actor would run them."""
+    driver = await StateMachineDriver.start(Returns)
+    actions = [gs.NextEvent(gs.Internal(), "never"), gs.StateTimeout(1, "never")]
+    step = await driver.feed(gs.Cast(), gs.NextState("other", gs.Stop("from enter"), actions))
+    assert (step.stopped, step.next_events, step.state_timeout) == (True, [], None)
+    assert step.actions == actions
+
+
 async def test_info_stop_with_defaults_keeps_data() -> None:
     """Stop() stops with reason "normal" and leaves the data as it was."""
     driver = await StateMachineDriver.start(Counter)

@@ -1,15 +1,33 @@
-"""The state machine engine: gen_statem's event loop, one stage per function.
+"""The state machine engine: gen_statem's event loop, one stage per method.
 
-    receive -> classify -> call the handler -> check the result ->
-    parse the actions -> transition (enter call, queue, timers) -> receive
+The stages, named after the ``loop_*`` functions of OTP's ``gen_statem.erl``
+that they stand for::
 
-The queue rules all live in ``_transition`` and ``_arm_timers``:
+    run                  loop / loop_receive: the next event, queue first, then the mailbox
+      _system_message      a system message (get_state, stop)
+      _timer_fired         a timer's fire ("our running timer", or a cancelled one: dropped)
+    _event               loop_event -> loop_state_callback (_state_callback)
+    _callback_result     loop_state_callback_result: check the result, parse its actions
+      _stop                a Stop: its replies, then the exit reason back to run
+    _state_transition    loop_state_transition -> loop_keep_state / loop_state_change
+      _state_enter         loop_state_enter
+                         -> loop_next_events -> loop_timeouts (_arm) -> back to run
+
+What a transition does to the world goes through four effects, ``_reply``,
+``_postpone``, ``_insert`` and ``_arm``; the handler driver of
+``genstatem.testing`` is this engine with those four recorded instead.
+
+The queue rules all live in ``_state_transition`` and ``_arm``:
 
 * ``NextEvent`` events go first, in the order given; then, only when the
   state changed, the postponed events, oldest first; then what was queued
-  before; then zero-time timeouts; the mailbox comes after all of those.
+  before; then zero-time timeouts, in the order of their actions; the
+  mailbox comes after all of those.
 * Any event cancels the event timeout. A state change cancels the state
   timeout. Generic timeouts run until they fire or are set again.
+* A zero event timeout is queued only if nothing is queued before it (else
+  that event would cancel it), so one given after another zero timeout is
+  dropped, and one given before is delivered first.
 * Every timer carries its own identity: a fire (or a queued zero timeout)
   whose timer is no longer the current one of its kind is dropped.
 """
@@ -17,7 +35,7 @@ The queue rules all live in ``_transition`` and ``_arm_timers``:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -66,11 +84,12 @@ class _Timer:
 
 
 class Plan:
-    """The actions of one result, checked and sorted by kind (last timer of a kind wins).
+    """The actions of one result, checked and sorted by kind.
 
     ``timers`` maps a timer kind (``("event",)``, ``("state",)`` or
     ``("generic", name)``) to the timeout action that sets (or, with
-    ``time=None``, cancels) it.
+    ``time=None``, cancels) it. The last action of a kind wins, and takes
+    its place in the order: the dict is in the order ``_arm`` starts them.
     """
 
     __slots__ = ("replies", "postpone", "next_events", "timers")
@@ -94,6 +113,12 @@ def _timer_key(action: Any) -> Hashable:
     return ("generic", action.name)
 
 
+def _set_timer(timers: dict[Hashable, Any], key: Hashable, action: Any) -> None:
+    """Set ``key``'s timeout, moved behind the others as if given last (OTP: the last one wins)."""
+    timers.pop(key, None)
+    timers[key] = action
+
+
 def parse_actions(actions: Any, state: Any, *, enter: bool = False, init: bool = False) -> Plan:
     """Check ``actions`` (one action or an iterable) and sort them into a plan.
 
@@ -114,7 +139,7 @@ def parse_actions(actions: Any, state: Any, *, enter: bool = False, init: bool =
                 raise BadReturn("bad Reply: caller is not a Call's caller", action, state)
             plan.replies.append(action)
         elif cls is EventTimeout or cls is StateTimeout or cls is GenericTimeout:
-            plan.timers[_timer_key(action)] = action
+            _set_timer(plan.timers, _timer_key(action), action)
         elif cls is Postpone or cls is NextEvent:
             if enter:
                 raise BadReturn(f"{cls.__name__} is not allowed in a state enter call", action, state)
@@ -185,7 +210,7 @@ class Engine:
     async def run(self) -> Any:
         """Handle events until a handler stops the actor; return the exit reason."""
         try:
-            reason = await self._transition(self.state, self._init_plan, None, changed=True, repeat=False)
+            reason = await self._state_transition(self.state, self._init_plan, None, changed=True, repeat=False)
             mailbox = self.process.mailbox
             process = self.process
             while reason is _RUNNING:
@@ -204,7 +229,7 @@ class Engine:
                 elif kind.__class__ is _Timer:
                     reason = await self._timer_fired(kind)
                 else:
-                    reason = await self._handle_event(event)
+                    reason = await self._event(event)
             return reason
         finally:
             self._cancel_all_timers()
@@ -213,7 +238,7 @@ class Engine:
         if self.timers.get(timer.key) is not timer:
             return _RUNNING  # a cancelled timer's late fire, or a stale zero timeout
         del self.timers[timer.key]
-        return await self._handle_event((timer.action, timer.action.content))
+        return await self._event((timer.action, timer.action.content))
 
     def _system_message(self, msg: Any) -> Any:
         if msg.__class__ is GetState:
@@ -223,17 +248,24 @@ class Engine:
             return msg.reason
         raise BadReturn("unknown system message", msg, self.state)
 
-    async def _handle_event(self, event: Event) -> Any:
+    async def _event(self, event: Event) -> Any:
+        """Handle one event: it cancels the event timeout, then the state callback runs.
+
+        The fast path: untraced, a result of ``None``, or a ``KeepState``
+        with no action or one ``Reply``, changes nothing but the data and
+        sends that reply, so it is done here, without a plan. It is exactly
+        what ``_callback_result`` would do with the same result.
+        """
         if self.timers:
             self._cancel_timer(_EVENT_KEY)
         tracer = self.process.tracer
         if tracer is not None:
             tracer(TraceEvent(self.process.ref, "event", self.state, event[0], event[1], time=self._now()))
-        result = self.invoke(event[0], event[1])
+        result = self._state_callback(event[0], event[1])
         if result.__class__ is CoroutineType:
             result = await result
         if tracer is None and (result is None or result.__class__ is KeepState):
-            # the common results: no state change, and no action or a single reply
+            # the fast path
             if result is None:
                 return _RUNNING
             actions = result.actions
@@ -245,9 +277,9 @@ class Engine:
                 if actions:
                     actions.caller.resolve(actions.value)
                 return _RUNNING
-        return await self._check_result(result, event)
+        return await self._callback_result(result, event)
 
-    def invoke(self, event_type: Any, content: Any) -> Any:
+    def _state_callback(self, event_type: Any, content: Any) -> Any:
         """Call the handler of the current state; its result may need awaiting."""
         if self.handlers is not None:
             return self.handlers[self.state](self.machine, event_type, content, self.data)
@@ -255,19 +287,22 @@ class Engine:
 
     # -- results and transitions ---------------------------------------------------
 
-    async def _check_result(self, result: Any, event: Event) -> Any:
+    async def _callback_result(self, result: Any, event: Event) -> Any:
+        """Carry out what the state callback returned for ``event``."""
         if result is None:
-            return await self._transition(self.state, _NO_ACTIONS, event, changed=False, repeat=False)
+            return await self._state_transition(self.state, _NO_ACTIONS, event, changed=False, repeat=False)
         if result.__class__ is Stop:
             return self._stop(result)
-        next_state, plan = self.check_transition(result)
+        next_state, plan = self._check_transition(result)
         if result.data is not UNCHANGED:
             self.data = result.data
         changed = next_state is not self.state and next_state != self.state
-        return await self._transition(next_state, plan, event, changed=changed, repeat=result.__class__ is RepeatState)
+        return await self._state_transition(
+            next_state, plan, event, changed=changed, repeat=result.__class__ is RepeatState
+        )
 
-    def check_transition(self, result: Any) -> tuple[Any, Plan]:
-        """Check a state handler's result other than ``None`` and ``Stop``.
+    def _check_transition(self, result: Any) -> tuple[Any, Plan]:
+        """Check a state callback's result other than ``None`` and ``Stop``.
 
         Returns:
             The state it goes to and the plan of its actions.
@@ -286,35 +321,53 @@ class Engine:
             raise BadReturn("bad return from state handler", result, self.state)
         return next_state, parse_actions(result.actions, self.state)
 
-    def stop_replies(self, result: Stop) -> Iterator[Reply]:
-        """The replies of a ``Stop``, each checked as it is reached.
+    def _stop(self, result: Stop) -> Any:
+        """Send a ``Stop``'s replies, each checked as it is reached; return its reason.
 
         Raises:
-            BadReturn: an item is not a ``Reply``.
+            BadReturn: an item of ``replies`` is not a ``Reply``.
         """
+        if result.data is not UNCHANGED:
+            self.data = result.data
         replies = result.replies
         for reply in (replies,) if isinstance(replies, Reply) else replies:
             if reply.__class__ is not Reply:
                 raise BadReturn("bad reply in Stop", reply, self.state)
-            yield reply
-
-    def _stop(self, result: Stop) -> Any:
-        if result.data is not UNCHANGED:
-            self.data = result.data
-        for reply in self.stop_replies(result):
-            reply.caller.resolve(reply.value)
+            self._reply(reply.caller, reply.value)
         return result.reason
 
-    async def _transition(
+    async def _state_transition(
         self, next_state: Any, plan: Plan, event: Event | None, *, changed: bool, repeat: bool
     ) -> Any:
+        """Go to ``next_state`` and carry out ``plan``; ``event`` is ``None`` after ``init``.
+
+        In OTP's order (``gen_statem.erl``'s stage in brackets):
+
+        1. Reply to calls, in the order given (``loop_actions_reply``).
+        2. Postpone the event if asked, and trace the transition
+           (``loop_state_transition``).
+        3. On a state change, cancel the state timeout (``loop_state_change``;
+           the event timeout went when the event came, in ``_event``).
+        4. After a state change or ``RepeatState``, run the enter call in the
+           new state; its replies go out, its timeouts count after the
+           handler's (``loop_state_enter``).
+        5. On a state change, queue the postponed events, oldest first, in
+           front of the queue (``loop_state_change``).
+        6. Queue the ``NextEvent`` events in front of those (``loop_next_events``).
+        7. Start, restart or cancel the timers, zero ones queued last
+           (``loop_timeouts``, in ``_arm``).
+
+        OTP runs the enter call before step 2; nothing a machine sees
+        depends on it, and tracing the transition first keeps the trace in
+        the order things happened.
+
+        Returns:
+            ``_RUNNING``, or the exit reason of a ``Stop`` from the enter call.
+        """
         for reply in plan.replies:
-            reply.caller.resolve(reply.value)
+            self._reply(reply.caller, reply.value)
         if plan.postpone and event is not None:
-            if self.postponed:
-                self.postponed.append(event)
-            else:
-                self.postponed = [event]
+            self._postpone(event)
         previous, self.state = self.state, next_state
         tracer = self.process.tracer
         if tracer is not None and event is not None:
@@ -325,41 +378,42 @@ class Engine:
             self._cancel_timer(_STATE_KEY)
         if self.state_enter and (changed or repeat):
             timers = dict(timers)
-            reason = await self._enter(previous if event is not None else next_state, timers)
+            reason = await self._state_enter(previous if event is not None else next_state, timers)
             if reason is not _RUNNING:
                 return reason
         if changed and self.postponed:
-            self._queue().extend(reversed(self.postponed))
-            self.postponed = _NO_EVENTS
+            postponed, self.postponed = self.postponed, _NO_EVENTS
+            self._insert(postponed)
         if plan.next_events:
-            self._queue().extend(reversed(plan.next_events))
+            self._insert(plan.next_events)
         if timers:
-            self._arm_timers(timers)
+            self._arm(timers)
         return _RUNNING
 
-    async def _enter(self, previous: Any, timers: dict[Hashable, Any]) -> Any:
-        """Run the state enter call (again, for each ``RepeatState`` it returns)."""
+    async def _state_enter(self, previous: Any, timers: dict[Hashable, Any]) -> Any:
+        """Run the state enter call (again, for each ``RepeatState`` it returns); add its timers to ``timers``."""
         while True:
             tracer = self.process.tracer
             if tracer is not None:
                 tracer(TraceEvent(self.process.ref, "enter", self.state, ENTER, previous, time=self._now()))
-            result = self.invoke(ENTER, previous)
+            result = self._state_callback(ENTER, previous)
             if result.__class__ is CoroutineType:
                 result = await result
             if result is None:
                 return _RUNNING
             if result.__class__ is Stop:
                 return self._stop(result)
-            plan = self.check_enter(result)
+            plan = self._check_enter(result)
             if result.data is not UNCHANGED:
                 self.data = result.data
             for reply in plan.replies:
-                reply.caller.resolve(reply.value)
-            timers.update(plan.timers)
+                self._reply(reply.caller, reply.value)
+            for key, action in plan.timers.items():
+                _set_timer(timers, key, action)
             if result.__class__ is not RepeatState:
                 return _RUNNING
 
-    def check_enter(self, result: Any) -> Plan:
+    def _check_enter(self, result: Any) -> Plan:
         """Check a state enter call's result other than ``None`` and ``Stop``.
 
         Returns:
@@ -376,18 +430,37 @@ class Engine:
             raise BadReturn("bad return from state enter call", result, self.state)
         return parse_actions(result.actions, self.state, enter=True)
 
-    # -- timers --------------------------------------------------------------
+    # -- the effects of a transition ---------------------------------------------
 
-    def _arm_timers(self, timers: dict[Hashable, Any]) -> None:
-        """Start the transition's timers; the event timeout last, and only on an empty queue."""
+    def _reply(self, caller: Caller, value: Any) -> None:
+        """Answer a call."""
+        caller.resolve(value)
+
+    def _postpone(self, event: Event) -> None:
+        """Set ``event`` aside until the next state change."""
+        if self.postponed:
+            self.postponed.append(event)
+        else:
+            self.postponed = [event]
+
+    def _insert(self, events: list[Event]) -> None:
+        """Queue ``events``, in order, in front of everything queued."""
+        self._queue().extend(reversed(events))
+
+    def _arm(self, timers: dict[Hashable, Any]) -> None:
+        """Start, restart or cancel each timer, in the order of its action (OTP's ``loop_timeouts``).
+
+        A zero timeout starts no timer: its event is queued behind
+        everything queued so far, zero timeouts before it included. An
+        event timeout is started only on an empty queue: a queued event
+        would cancel it before it fired.
+        """
         for key, action in timers.items():
-            if key is not _EVENT_KEY:
-                self._cancel_timer(key)
-                if action.time is not None:
-                    self._start_timer(key, action)
-        action = timers.get(_EVENT_KEY)
-        if action is not None and action.time is not None and not self.queue:
-            self._start_timer(_EVENT_KEY, action)
+            self._cancel_timer(key)
+            if action.time is not None and (key is not _EVENT_KEY or not self.queue):
+                self._start_timer(key, action)
+
+    # -- timers --------------------------------------------------------------
 
     def _start_timer(self, key: Hashable, action: Any) -> None:
         timer = _Timer(key, action)

@@ -1,7 +1,7 @@
 """Tools for testing actors and protocols: virtual time, the simulator, a handler driver, diagrams, linearizability."""
 
-from ._driver import StateMachineDriver as StateMachineDriver
-from ._driver import Step as Step
+from ..statem import StateMachineDriver as StateMachineDriver
+from ..statem import Step as Step
 from ._history import PENDING as PENDING
 from ._history import HistoryRecorder as HistoryRecorder
 from ._history import Invocation as Invocation

@@ -6,37 +6,31 @@ engine's own rules, and reports what a running actor would do next —
 replies, inserted events, postpone, timeouts, stop — without doing it: no
 timer fires and no queue is drained, so the test feeds the next event
 itself.
+
+The driver runs the engine itself: ``_Recorder`` is an ``Engine`` whose four
+effects (``_reply``, ``_postpone``, ``_insert``, ``_arm``) are recorded
+instead of performed, so every rule of a transition is written once, in
+``_engine.py``. ``genstatem.testing`` re-exports it, as ``trio.testing``
+re-exports its core's ``MockClock``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
 from types import CoroutineType
-from typing import Any, Generic, NoReturn, TypeVar, cast
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
 import attrs
 
 from .._core import Caller, Process, StartError
-from ..statem import (
-    ACTION_TYPES,
-    EVENT_TYPES,
-    UNCHANGED,
-    Engine,
-    Enter,
-    EventTimeout,
-    GenericTimeout,
-    GenStateMachine,
-    Ignore,
-    Plan,
-    RepeatState,
-    StateTimeout,
-    Stop,
-)
+from ._engine import _RUNNING, Engine, Event, Plan
+from ._events import EVENT_TYPES, EventTimeout, GenericTimeout, StateTimeout
+from ._machine import GenStateMachine
+from ._results import ACTION_TYPES, Ignore, Stop
 
 M = TypeVar("M", bound=GenStateMachine)
 
 Timeout = EventTimeout | StateTimeout | GenericTimeout
-ENTER = Enter()
 
 
 @attrs.frozen
@@ -47,6 +41,8 @@ class Step:
     them, the last of each kind winning; ``time=None`` means "cancel". A
     running actor would also cancel the event timeout on any event, and the
     state timeout on a state change; the driver reports only what was asked.
+    A step that stops reports no inserted events and no timeouts: a
+    stopping actor queues and starts none.
 
     Attributes:
         event: the ``(event_type, content)`` fed; ``None`` for ``init``.
@@ -107,6 +103,9 @@ class _NoActor:
 
     __slots__ = ("_machine_name",)
 
+    tracer: ClassVar[None] = None
+    """Nothing traces a driven machine (the engine's stages ask before tracing)."""
+
     def __init__(self, machine_name: str) -> None:
         self._machine_name = machine_name
 
@@ -128,6 +127,76 @@ class _Outcome:
         self.postponed = False
         self.timers: dict[Hashable, Any] = {}
         self.replies_from = replies_from
+
+
+class _Recorder(Engine):
+    """The engine, recording the effects of each transition in ``outcome`` instead of performing them.
+
+    It keeps no queue and starts no timer: postponed events are not kept,
+    inserted events and timeouts are only reported.
+    """
+
+    __slots__ = ("replies", "outcome")
+
+    def __init__(self, machine: GenStateMachine, replies: list[tuple[Caller, Any]]) -> None:
+        super().__init__(machine, cast(Process, _NoActor(type(machine).__name__)))
+        self.replies = replies
+        self.outcome = _Outcome(0)
+
+    async def begin(self, result: Any) -> Any:
+        """Accept ``init``'s result and run its transition, as ``Engine.run`` starts.
+
+        Returns:
+            ``_RUNNING``, or the reason of a ``Stop`` from the initial enter call.
+        """
+        self.outcome = _Outcome(len(self.replies))
+        result = _replayable(result)
+        plan = self.accept_init(result)
+        self._record(result.actions)
+        return await self._state_transition(self.state, plan, None, changed=True, repeat=False)
+
+    async def step(self, event: Event) -> Any:
+        """Handle ``event`` as ``Engine._event`` does, with no timer to cancel and no fast path.
+
+        Returns:
+            ``_RUNNING``, or the reason of a ``Stop``.
+        """
+        self.outcome = _Outcome(len(self.replies))
+        result = self._state_callback(event[0], event[1])
+        if result.__class__ is CoroutineType:
+            result = await result
+        return await self._callback_result(_replayable(result), event)
+
+    # -- the checks, with the actions recorded ------------------------------------------
+
+    def _check_transition(self, result: Any) -> tuple[Any, Plan]:
+        checked = super()._check_transition(result)
+        self._record(result.actions)
+        return checked
+
+    def _check_enter(self, result: Any) -> Plan:
+        result = _replayable(result)
+        plan = super()._check_enter(result)
+        self._record(result.actions)
+        return plan
+
+    def _record(self, actions: Any) -> None:
+        if actions:  # checked already: one action, or an iterable that can be read again
+            self.outcome.actions.extend((actions,) if isinstance(actions, ACTION_TYPES) else actions)
+
+    # -- the effects, recorded -----------------------------------------------------
+
+    def _reply(self, caller: Caller, value: Any) -> None:
+        self.replies.append((caller, value))
+
+    def _postpone(self, event: Event) -> None:
+        self.outcome.postponed = True
+
+    def _insert(self, events: list[Event]) -> None:
+        self.outcome.next_events.extend(events)
+
+    def _arm(self, timers: dict[Hashable, Any]) -> None:
+        self.outcome.timers = timers
 
 
 class StateMachineDriver(Generic[M]):
@@ -152,9 +221,9 @@ class StateMachineDriver(Generic[M]):
     def __init__(self, cls: type[M]) -> None:
         """Use :meth:`start`, which also runs ``init``."""
         self.machine = cls()
-        self._engine = Engine(self.machine, cast(Process, _NoActor(cls.__name__)))
-        self.machine._engine = self._engine
         self._replies: list[tuple[Caller, Any]] = []
+        self._engine = _Recorder(self.machine, self._replies)
+        self.machine._engine = self._engine
         self._callers = 0
         self._started = False
         self._stopped = False
@@ -182,11 +251,7 @@ class StateMachineDriver(Generic[M]):
             raise StartError(result)
         if result.__class__ is Stop:
             raise StartError(result.reason)
-        result = _replayable(result)
-        plan = driver._engine.accept_init(result)
-        outcome = _Outcome(len(driver._replies))
-        await driver._transition(result.state, plan, result.actions, None, outcome, changed=True, repeat=False)
-        driver.init_step = driver._step(None, outcome)
+        driver.init_step = driver._step(None, await driver._engine.begin(result))
         driver._started = True
         return driver
 
@@ -252,22 +317,7 @@ class StateMachineDriver(Generic[M]):
         if not isinstance(event_type, EVENT_TYPES):
             raise TypeError(f"not an event type: {event_type!r} (enter calls run by themselves after a state change)")
         event = (event_type, content)
-        engine = self._engine
-        outcome = _Outcome(len(self._replies))
-        result = await _run(engine.invoke, event_type, content)
-        if result is None:
-            return self._step(event, outcome)
-        if result.__class__ is Stop:
-            self._stop(result)
-            return self._step(event, outcome)
-        result = _replayable(result)
-        next_state, plan = engine.check_transition(result)
-        if result.data is not UNCHANGED:
-            engine.data = result.data
-        changed = next_state is not engine.state and next_state != engine.state
-        repeat = result.__class__ is RepeatState
-        await self._transition(next_state, plan, result.actions, event, outcome, changed=changed, repeat=repeat)
-        return self._step(event, outcome)
+        return self._step(event, await self._engine.step(event))
 
     async def fire(self, timeout: Timeout) -> Step:
         """Feed the event of ``timeout`` firing: ``feed(timeout, timeout.content)``.
@@ -281,60 +331,11 @@ class StateMachineDriver(Generic[M]):
             raise ValueError(f"{timeout!r} cancels a timer; it never fires")
         return await self.feed(timeout, timeout.content)
 
-    # -- the stages, as the engine runs them -------------------------------------
-
-    async def _transition(
-        self,
-        next_state: Any,
-        plan: Plan,
-        actions: Any,
-        event: tuple[Any, Any] | None,
-        outcome: _Outcome,
-        *,
-        changed: bool,
-        repeat: bool,
-    ) -> None:
-        self._gather(outcome, actions, plan)
-        outcome.postponed = plan.postpone and event is not None
-        engine = self._engine
-        previous, engine.state = engine.state, next_state
-        if engine.state_enter and (changed or repeat):
-            await self._enter(previous if event is not None else next_state, outcome)
-
-    async def _enter(self, previous: Any, outcome: _Outcome) -> None:
-        engine = self._engine
-        while True:
-            result = await _run(engine.invoke, ENTER, previous)
-            if result is None:
-                return
-            if result.__class__ is Stop:
-                self._stop(result)
-                return
-            result = _replayable(result)
-            plan = engine.check_enter(result)
-            if result.data is not UNCHANGED:
-                engine.data = result.data
-            self._gather(outcome, result.actions, plan)
-            if result.__class__ is not RepeatState:
-                return
-
-    def _gather(self, outcome: _Outcome, actions: Any, plan: Plan) -> None:
-        if actions:  # the plan has checked them: one action, or an iterable read once already
-            outcome.actions.extend((actions,) if isinstance(actions, ACTION_TYPES) else actions)
-        self._replies.extend((reply.caller, reply.value) for reply in plan.replies)
-        outcome.next_events.extend(plan.next_events)
-        outcome.timers.update(plan.timers)
-
-    def _stop(self, result: Stop) -> None:
-        engine = self._engine
-        if result.data is not UNCHANGED:
-            engine.data = result.data
-        for reply in engine.stop_replies(result):
-            self._replies.append((reply.caller, reply.value))
-        self._stopped = True
-        self._reason = result.reason
-
-    def _step(self, event: tuple[Any, Any] | None, outcome: _Outcome) -> Step:
+    def _step(self, event: tuple[Any, Any] | None, reason: Any) -> Step:
+        if reason is not _RUNNING:
+            self._stopped = True
+            self._reason = reason
+        outcome = self._engine.outcome
         timers = outcome.timers.values()
         return Step(
             event=event,
