@@ -24,6 +24,7 @@ from ._frames import FrameStatistics as FrameStatistics
 from ._frames import encode_frame as encode_frame
 from ._memory import MemoryNetwork as MemoryNetwork
 from ._memory import MemoryTransport as MemoryTransport
+from ._messages import RemoteError as RemoteError
 from ._node import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._node import Node as Node
 from ._node import RemoteRef as RemoteRef
@@ -37,7 +38,6 @@ from ._tcp_network import TcpNetwork as TcpNetwork
 from ._transport import FrameHandler as FrameHandler
 from ._transport import PeerHandler as PeerHandler
 from ._transport import Transport as Transport
-from ._wire import RemoteError as RemoteError
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
