@@ -31,10 +31,11 @@ from ._node import RemoteRef as RemoteRef
 from ._registry import TypeRegistry as TypeRegistry
 from ._registry import default_registry as default_registry
 from ._registry import register as register
-from ._tcp import PeerAddresses as PeerAddresses
-from ._tcp import TcpStatistics as TcpStatistics
 from ._tcp import TcpTransport as TcpTransport
 from ._tcp_network import TcpNetwork as TcpNetwork
+from ._tcp_options import PeerAddresses as PeerAddresses
+from ._tcp_options import TcpOptions as TcpOptions
+from ._tcp_statistics import TcpStatistics as TcpStatistics
 from ._transport import FrameHandler as FrameHandler
 from ._transport import PeerHandler as PeerHandler
 from ._transport import Transport as Transport
@@ -64,6 +65,7 @@ __all__ = [
     "RemoteError",
     "RemoteRef",
     "TcpNetwork",
+    "TcpOptions",
     "TcpStatistics",
     "TcpTransport",
     "Transport",
