@@ -22,7 +22,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from genstatem.testing._raft_cluster import DEFAULT_FAULT_TIME, NemesisReport, run_nemesis
+from genstatem.testing._nemesis import DEFAULT_FAULT_TIME, NemesisReport, run_nemesis
 
 
 def _run(job: tuple[int, int, tuple[float, float], float]) -> dict[str, Any]:

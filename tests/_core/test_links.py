@@ -11,7 +11,7 @@ import pytest
 
 import genstatem as gs
 
-from .probe import Probe, Record, TrappingProbe, start_probe
+from .helpers import Probe, Record, TrappingProbe, start_probe
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ import pytest
 
 import genstatem as gs
 
-from .probe import TrappingProbe, start_probe
+from .helpers import TrappingProbe, start_probe
 
 pytestmark = pytest.mark.anyio
 

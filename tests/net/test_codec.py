@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from genstatem.net import DEFAULT_MAX_DEPTH, MAX_TYPE_ID, Codec, DecodeError, EncodeError
 
+from .strategies import mutated
+
 FUZZ = settings(max_examples=300, deadline=None)
 
 
@@ -147,27 +149,6 @@ plain_data = st.recursive(
     ),
     max_leaves=25,
 )
-
-
-@st.composite
-def mutated(draw: st.DrawFn, encoded: st.SearchStrategy[bytes]) -> bytes:
-    """A valid encoding with a few bytes flipped, cut off, inserted or deleted."""
-    data = bytearray(draw(encoded))
-    for _ in range(draw(st.integers(min_value=1, max_value=4))):
-        op = draw(st.sampled_from(["flip", "truncate", "extend", "insert", "delete"]))
-        at = draw(st.integers(min_value=0, max_value=len(data)))
-        if op == "flip" and data:
-            index = min(at, len(data) - 1)
-            data[index] ^= draw(st.integers(min_value=1, max_value=255))
-        elif op == "truncate":
-            del data[at:]
-        elif op == "extend":
-            data += draw(st.binary(min_size=1, max_size=8))
-        elif op == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete":
-            del data[at : at + draw(st.integers(min_value=1, max_value=8))]
-    return bytes(data)
 
 
 def decode_or_decode_error(codec: Codec, data: bytes) -> None:

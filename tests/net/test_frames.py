@@ -20,6 +20,8 @@ from genstatem.net import (
     encode_frame,
 )
 
+from .strategies import mutated
+
 FUZZ = settings(max_examples=300, deadline=None)
 
 payloads = st.lists(st.binary(max_size=300), max_size=8)
@@ -217,26 +219,10 @@ def test_random_bytes_raise_only_frame_error(chunks: list[bytes]) -> None:
         feed_all(decoder, chunks)
 
 
-@st.composite
-def mutated_streams(draw: st.DrawFn) -> bytes:
+def mutated_streams() -> st.SearchStrategy[bytes]:
     """A valid stream with bytes flipped, cut off, inserted or deleted."""
-    data = bytearray(
-        b"".join(encode_frame(frame, max_frame_size=256) for frame in draw(st.lists(st.binary(max_size=40))))
-    )
-    for _ in range(draw(st.integers(min_value=1, max_value=4))):
-        op = draw(st.sampled_from(["flip", "truncate", "extend", "insert", "delete"]))
-        at = draw(st.integers(min_value=0, max_value=len(data)))
-        if op == "flip" and data:
-            data[min(at, len(data) - 1)] ^= draw(st.integers(min_value=1, max_value=255))
-        elif op == "truncate":
-            del data[at:]
-        elif op == "extend":
-            data += draw(st.binary(min_size=1, max_size=8))
-        elif op == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete":
-            del data[at : at + draw(st.integers(min_value=1, max_value=8))]
-    return bytes(data)
+    frames = st.lists(st.binary(max_size=40))
+    return mutated(frames.map(lambda fs: b"".join(encode_frame(frame, max_frame_size=256) for frame in fs)))
 
 
 @FUZZ

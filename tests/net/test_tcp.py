@@ -22,7 +22,15 @@ import pytest
 from structlog.testing import capture_logs
 from structlog.typing import EventDict
 
-from genstatem.net import FRAME_MAGIC, FRAME_VERSION, FrameError, TcpStatistics, TcpTransport, encode_frame
+from genstatem.net import (
+    FRAME_MAGIC,
+    FRAME_VERSION,
+    FrameError,
+    TcpOptions,
+    TcpStatistics,
+    TcpTransport,
+    encode_frame,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -539,6 +547,18 @@ def test_options_are_checked() -> None:
         TcpTransport(secret=SECRET, client_ssl_context=context)
     with pytest.raises(ValueError, match="at least 1"):
         TcpTransport(secret=SECRET, send_buffer_frames=0)
+
+
+def test_options_can_be_given_as_one_tcp_options() -> None:
+    """A TcpOptions stands for the keyword options; giving both is refused, and the secret stays out of its repr."""
+    options = TcpOptions(secret=SECRET, send_buffer_frames=7)
+    assert TcpTransport(LOOPBACK, options=options).options is options
+    assert TcpTransport(secret=SECRET, send_buffer_frames=7).options == options
+    with pytest.raises(TypeError, match="not both"):
+        TcpTransport(options=options, send_buffer_frames=8)
+    with pytest.raises(ValueError, match="at least 1"):
+        TcpOptions(secret=SECRET, max_handshakes=0)
+    assert SECRET.decode() not in repr(options)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from genstatem.raft import Entry, KVMachine, LogStore, MemoryStorage
-from genstatem.testing import Simulation
+from genstatem.testing import RaftCluster, Simulation, run_nemesis
 from genstatem.testing._raft_checks import (
     DURABILITY,
     ELECTION_SAFETY,
@@ -22,7 +22,6 @@ from genstatem.testing._raft_checks import (
     InvariantViolation,
     RaftInvariants,
 )
-from genstatem.testing._raft_cluster import RaftCluster, run_nemesis
 from genstatem.testing._simulator import SimRecord
 
 

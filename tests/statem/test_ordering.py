@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 import genstatem as gs
-from tests.statem.helpers import Scripted, contents
+
+from .helpers import Scripted, cast_and_log, contents
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +52,6 @@ async def test_async_handler_finishes_before_the_next_event() -> None:
 
 async def test_next_events_come_before_queued_events_in_the_order_given() -> None:
     """NextEvent events are handled before anything already queued, in the order given."""
-    log: list[Any] = []
 
     def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
         if content == "go":
@@ -60,18 +60,13 @@ async def test_next_events_come_before_queued_events_in_the_order_given() -> Non
             )
         return None
 
-    async with gs.ActorSystem() as system:
-        ref = await system.start(Scripted, ("s", log, script))
-        assert ref is not None
-        ref.cast("go")
-        ref.cast("queued")
-        await ref.call("log")
-        assert log == [
-            ("s", gs.Cast(), "go"),
-            ("s", gs.Internal(), "first"),
-            ("s", gs.Cast(), "second"),
-            ("s", gs.Cast(), "queued"),
-        ]
+    log = await cast_and_log(script, ["go", "queued"], state="s")
+    assert log == [
+        ("s", gs.Cast(), "go"),
+        ("s", gs.Internal(), "first"),
+        ("s", gs.Cast(), "second"),
+        ("s", gs.Cast(), "queued"),
+    ]
 
 
 async def test_postponed_events_wait_for_a_state_change() -> None:
@@ -110,7 +105,6 @@ async def test_postponed_events_wait_for_a_state_change() -> None:
 
 async def test_postponed_events_retry_oldest_first_after_inserted_and_before_queued() -> None:
     """After a state change: inserted events, then postponed oldest first, then the rest of the queue."""
-    log: list[Any] = []
 
     def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
         if state == "a" and content in ("p1", "p2"):
@@ -119,17 +113,12 @@ async def test_postponed_events_retry_oldest_first_after_inserted_and_before_que
             return gs.NextState("b", None, gs.NextEvent(gs.Internal(), "inserted"))
         return None
 
-    async with gs.ActorSystem() as system:
-        ref = await system.start(Scripted, ("a", log, script))
-        assert ref is not None
-        for msg in ("p1", "p2", "change", "later"):
-            ref.cast(msg)
-        assert contents(await ref.call("log")) == ["p1", "p2", "change", "inserted", "p1", "p2", "later"]
+    log = await cast_and_log(script, ["p1", "p2", "change", "later"])
+    assert contents(log) == ["p1", "p2", "change", "inserted", "p1", "p2", "later"]
 
 
 async def test_the_current_event_postponed_with_a_state_change_is_retried_at_once() -> None:
     """Postpone together with a state change retries the event in the new state, after older postponed ones."""
-    log: list[Any] = []
 
     def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
         if state == "a" and content == "old":
@@ -138,19 +127,12 @@ async def test_the_current_event_postponed_with_a_state_change_is_retried_at_onc
             return gs.NextState("b", None, gs.Postpone())
         return None
 
-    async with gs.ActorSystem() as system:
-        ref = await system.start(Scripted, ("a", log, script))
-        assert ref is not None
-        ref.cast("old")
-        ref.cast("switch")
-        ref.cast("next")
-        await ref.call("log")
-        assert log[2:] == [("b", gs.Cast(), "old"), ("b", gs.Cast(), "switch"), ("b", gs.Cast(), "next")]
+    log = await cast_and_log(script, ["old", "switch", "next"])
+    assert log[2:] == [("b", gs.Cast(), "old"), ("b", gs.Cast(), "switch"), ("b", gs.Cast(), "next")]
 
 
 async def test_postponed_event_is_retried_each_state_change_until_handled() -> None:
     """An event postponed again in the new state waits for the next change, keeping its age."""
-    log: list[Any] = []
 
     def script(event_type: Any, content: Any, state: Any, data: Any) -> Any:
         if state != "c" and content == "p":
@@ -159,14 +141,8 @@ async def test_postponed_event_is_retried_each_state_change_until_handled() -> N
             return gs.NextState({"a": "b", "b": "c"}[state], None)
         return None
 
-    async with gs.ActorSystem() as system:
-        ref = await system.start(Scripted, ("a", log, script))
-        assert ref is not None
-        ref.cast("p")
-        ref.cast("next")
-        ref.cast("next")
-        await ref.call("log")
-        assert [(s, c) for s, _, c in log] == [("a", "p"), ("a", "next"), ("b", "p"), ("b", "next"), ("c", "p")]
+    log = await cast_and_log(script, ["p", "next", "next"])
+    assert [(s, c) for s, _, c in log] == [("a", "p"), ("a", "next"), ("b", "p"), ("b", "next"), ("c", "p")]
 
 
 class Entering(gs.GenStateMachine):

@@ -8,7 +8,8 @@ import anyio
 import pytest
 
 import genstatem as gs
-from tests.statem.helpers import Scripted, contents
+
+from .helpers import Scripted, Timed, contents, run_script
 
 pytestmark = pytest.mark.anyio
 
@@ -17,38 +18,6 @@ pytestmark = pytest.mark.anyio
 def anyio_backend(virtual_anyio_backend: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     """Every test here runs on virtual time."""
     return virtual_anyio_backend
-
-
-class Timed(Scripted):
-    """A Scripted machine that also records when each event came."""
-
-    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
-        if not (isinstance(event_type, gs.Call) and content == "log"):
-            self.times.append((content, round(anyio.current_time() - self.t0, 6)))
-        return await super().handle_event(event_type, content, state, data)
-
-    async def init(self, arg: Any) -> gs.Init:
-        self.times: list[tuple[Any, float]] = arg[3]
-        self.t0 = anyio.current_time()
-        return await super().init(arg[:3])
-
-
-async def run_script(
-    script: Any, feed: list[tuple[float, Any]], *, until: float, state: Any = "a", machine: type[Timed] = Timed
-) -> list[Any]:
-    """Start a Timed machine, cast each ``(at, msg)`` at virtual time ``at``; return ``(content, time)``s."""
-    log: list[Any] = []
-    times: list[Any] = []
-    async with gs.ActorSystem() as system:
-        t0 = anyio.current_time()
-        ref = await system.start(machine, (state, log, script, times))
-        assert ref is not None
-        for at, msg in feed:
-            await anyio.sleep(max(0.0, at - (anyio.current_time() - t0)))
-            ref.cast(msg)
-        await anyio.sleep(max(0.0, until - (anyio.current_time() - t0)))
-        await ref.call("log")
-    return times
 
 
 async def test_event_timeout_fires_after_its_time_with_its_content() -> None:

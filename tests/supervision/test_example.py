@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from ..test_examples import _load
+from ..helpers import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "supervised_workers.py"
 
@@ -37,7 +37,7 @@ def assert_story(output: str) -> None:
 @pytest.mark.anyio
 async def test_the_example_restarts_what_crashed(capsys: pytest.CaptureFixture[str]) -> None:
     """main() shows the counter and a job crash and come back, and the tree stop leaves first."""
-    example = _load("supervised_workers")
+    example = load_example("supervised_workers")
     with capture_logs():
         await example.main()
     assert_story(capsys.readouterr().out)

@@ -24,20 +24,21 @@ from ._frames import FrameStatistics as FrameStatistics
 from ._frames import encode_frame as encode_frame
 from ._memory import MemoryNetwork as MemoryNetwork
 from ._memory import MemoryTransport as MemoryTransport
+from ._messages import RemoteError as RemoteError
 from ._node import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._node import Node as Node
 from ._node import RemoteRef as RemoteRef
 from ._registry import TypeRegistry as TypeRegistry
 from ._registry import default_registry as default_registry
 from ._registry import register as register
-from ._tcp import PeerAddresses as PeerAddresses
-from ._tcp import TcpStatistics as TcpStatistics
 from ._tcp import TcpTransport as TcpTransport
 from ._tcp_network import TcpNetwork as TcpNetwork
+from ._tcp_options import PeerAddresses as PeerAddresses
+from ._tcp_options import TcpOptions as TcpOptions
+from ._tcp_statistics import TcpStatistics as TcpStatistics
 from ._transport import FrameHandler as FrameHandler
 from ._transport import PeerHandler as PeerHandler
 from ._transport import Transport as Transport
-from ._wire import RemoteError as RemoteError
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -64,6 +65,7 @@ __all__ = [
     "RemoteError",
     "RemoteRef",
     "TcpNetwork",
+    "TcpOptions",
     "TcpStatistics",
     "TcpTransport",
     "Transport",

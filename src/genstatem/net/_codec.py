@@ -269,7 +269,7 @@ class Codec:
 
     def _pack(self, packer: Any, value: Any, depth: int) -> None:
         # One frame per level of nesting, and scalars first: they are most of
-        # any message.
+        # any message. Whole on purpose: it is the encoder's hot path.
         kind = type(value)
         if kind is str:
             try:
@@ -288,68 +288,60 @@ class Codec:
             return
         if depth >= self._max_depth:
             raise _Unencodable(value, f"it is nested deeper than max_depth {self._max_depth}")
-        if kind is list or kind is tuple:
-            if kind is list:
-                packer.pack_array_header(len(value))
-            else:
+        # The child being packed is where(label): when it fails, that is the
+        # failure's next path segment. One handler for every kind of container,
+        # and no extra frame per child (a helper call per child costs ~30%).
+        where: Callable[[Any], str] | None = None
+        label: Any = None
+        try:
+            if kind is list or kind is tuple:
+                if kind is list:
+                    packer.pack_array_header(len(value))
+                else:
+                    packer.pack_array_header(len(value) + 1)
+                    packer.pack_ext_type(_EXT_TUPLE, b"")
+                where = _at_index
+                for label, item in enumerate(value):  # noqa: B007 (read by the handler below)
+                    self._pack(packer, item, depth + 1)
+                return
+            if kind is dict:
+                packer.pack_map_header(len(value))
+                for label, item in value.items():
+                    where = _at_key
+                    self._pack(packer, label, depth + 1)
+                    where = _at_value
+                    self._pack(packer, item, depth + 1)
+                return
+            if kind is set or kind is frozenset:
                 packer.pack_array_header(len(value) + 1)
-                packer.pack_ext_type(_EXT_TUPLE, b"")
-            for index, item in enumerate(value):
-                try:
-                    self._pack(packer, item, depth + 1)
-                except _Unencodable as failure:
-                    failure.segments.append(f"[{index}]")
-                    raise
-            return
-        if kind is dict:
-            packer.pack_map_header(len(value))
-            for key, item in value.items():
-                try:
-                    self._pack(packer, key, depth + 1)
-                except _Unencodable as failure:
-                    failure.segments.append(f"<key {_describe(key)}>")
-                    raise
-                try:
-                    self._pack(packer, item, depth + 1)
-                except _Unencodable as failure:
-                    failure.segments.append(f"[{_describe(key)}]")
-                    raise
-            return
-        if kind is set or kind is frozenset:
-            packer.pack_array_header(len(value) + 1)
-            packer.pack_ext_type(_EXT_SET if kind is set else _EXT_FROZENSET, b"")
-            for item in value:
-                try:
-                    self._pack(packer, item, depth + 1)
-                except _Unencodable as failure:
-                    failure.segments.append(f"<element {_describe(item)}>")
-                    raise
-            return
-        entry = self._by_class.get(kind)
-        if entry is None:
-            raise _Unencodable(value, "its type is not registered with the codec")
-        if isinstance(entry, _Record):
-            packer.pack_array_header(len(entry.names) + 2)
-            packer.pack_ext_type(_EXT_RECORD, b"")
+                packer.pack_ext_type(_EXT_SET if kind is set else _EXT_FROZENSET, b"")
+                where = _at_element
+                for label in value:
+                    self._pack(packer, label, depth + 1)
+                return
+            entry = self._by_class.get(kind)
+            if entry is None:
+                raise _Unencodable(value, "its type is not registered with the codec")
+            if isinstance(entry, _Record):
+                packer.pack_array_header(len(entry.names) + 2)
+                packer.pack_ext_type(_EXT_RECORD, b"")
+                packer.pack(entry.type_id)
+                where = _at_field
+                for label in entry.names:
+                    self._pack(packer, getattr(value, label), depth + 1)
+                return
+            try:
+                data = entry.encode(value)
+            except Exception as exc:
+                raise _Unencodable(value, f"its encode hook raised {exc!r}") from exc
+            packer.pack_array_header(3)
+            packer.pack_ext_type(_EXT_CUSTOM, b"")
             packer.pack(entry.type_id)
-            for name in entry.names:
-                try:
-                    self._pack(packer, getattr(value, name), depth + 1)
-                except _Unencodable as failure:
-                    failure.segments.append(f".{name}")
-                    raise
-            return
-        try:
-            data = entry.encode(value)
-        except Exception as exc:
-            raise _Unencodable(value, f"its encode hook raised {exc!r}") from exc
-        packer.pack_array_header(3)
-        packer.pack_ext_type(_EXT_CUSTOM, b"")
-        packer.pack(entry.type_id)
-        try:
+            where, label = _at_encoded, kind
             self._pack(packer, data, depth + 1)
         except _Unencodable as failure:
-            failure.segments.append(f"<encoded {kind.__qualname__}>")
+            if where is not None:
+                failure.segments.append(where(label))
             raise
 
     # -- decoding ----------------------------------------------------------
@@ -478,6 +470,30 @@ def _type_name(cls: type) -> str:
     if cls.__module__ == "builtins":
         return cls.__qualname__
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _at_index(index: int) -> str:
+    return f"[{index}]"
+
+
+def _at_key(key: object) -> str:
+    return f"<key {_describe(key)}>"
+
+
+def _at_value(key: object) -> str:
+    return f"[{_describe(key)}]"
+
+
+def _at_element(item: object) -> str:
+    return f"<element {_describe(item)}>"
+
+
+def _at_field(name: str) -> str:
+    return f".{name}"
+
+
+def _at_encoded(kind: type) -> str:
+    return f"<encoded {kind.__qualname__}>"
 
 
 def _describe(value: object) -> str:

@@ -33,8 +33,7 @@ from .._core import (
     StopRequest,
 )
 from ._codec import Codec, DecodeError
-from ._transport import Transport
-from ._wire import (
+from ._messages import (
     WIRE_MESSAGES,
     Address,
     CallMsg,
@@ -51,6 +50,7 @@ from ._wire import (
     StopMsg,
     UnlinkMsg,
 )
+from ._transport import Transport
 
 log = structlog.get_logger("genstatem.net")
 

@@ -12,18 +12,18 @@ from ._linearizability import Model as Model
 from ._linearizability import check as check
 from ._mermaid import sequence_diagram as sequence_diagram
 from ._mermaid import state_diagram as state_diagram
+from ._nemesis import Nemesis as Nemesis
+from ._nemesis import NemesisReport as NemesisReport
+from ._nemesis import run_nemesis as run_nemesis
 from ._raft_checks import InvariantViolation as InvariantViolation
 from ._raft_checks import RaftInvariants as RaftInvariants
-from ._raft_cluster import KVWorkload as KVWorkload
-from ._raft_cluster import Nemesis as Nemesis
-from ._raft_cluster import NemesisReport as NemesisReport
 from ._raft_cluster import RaftCluster as RaftCluster
-from ._raft_cluster import run_nemesis as run_nemesis
 from ._records import MessageRecord as MessageRecord
 from ._simulator import Faults as Faults
 from ._simulator import SimRecord as SimRecord
 from ._simulator import Simulation as Simulation
 from ._virtual_time import VirtualTimeEventLoop as VirtualTimeEventLoop
+from ._workload import KVWorkload as KVWorkload
 
 __all__ = [
     "PENDING",

@@ -1,0 +1,63 @@
+"""What a ``TcpTransport`` keeps per remote node: its send buffer, its dialler and its connection."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import anyio
+from anyio.abc import ByteStream
+
+from ._frames import FrameDecoder
+
+
+class Dialer:
+    """One node's attempts to connect to a peer; cancelled when another connection wins."""
+
+    __slots__ = ("cancelled", "scope")
+
+    def __init__(self) -> None:
+        self.scope: anyio.CancelScope | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+class Peer:
+    """What a transport keeps per remote node: its send buffer and its connection."""
+
+    __slots__ = ("backoff", "connection", "dialer", "name", "queue", "queued_bytes", "queued_frames", "room")
+
+    def __init__(self, name: str, backoff: float) -> None:
+        self.name = name
+        # Encoded frames not yet handed to a connection's socket.
+        self.queue: deque[bytes] = deque()
+        self.queued_frames = 0
+        self.queued_bytes = 0
+        self.connection: Connection | None = None
+        self.dialer: Dialer | None = None
+        self.room: anyio.Event | None = None
+        self.backoff = backoff
+
+
+class Connection:
+    """An authenticated connection to a peer, from ``on_peer_up`` to ``on_peer_down``."""
+
+    __slots__ = ("closed", "decoder", "greeting", "incarnation", "outgoing", "peer", "scope", "stream", "wakeup")
+
+    def __init__(
+        self, peer: Peer, stream: ByteStream, decoder: FrameDecoder, *, outgoing: bool, incarnation: bytes
+    ) -> None:
+        self.peer = peer
+        self.stream = stream
+        self.decoder = decoder
+        self.outgoing = outgoing
+        self.incarnation = incarnation
+        self.scope = anyio.CancelScope()
+        self.wakeup = anyio.Event()
+        self.closed = False
+        # Written before any frame: the listener's ACCEPT, sent by the writer so
+        # that the handshake's deadline never cuts a connection already up.
+        self.greeting = b""
