@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import inspect
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ import attrs
 import pytest
 from sybil import Document, Example, Region, Sybil
 from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer, FencedCodeBlockLexer
+
+import genstatem as gs
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -294,3 +297,23 @@ def test_a_fragment_naming_an_unknown_scaffold_is_an_error(tmp_path: Path) -> No
     path.write_text("<!-- fragment: nowhere -->\n```python\nx = 1\n```\n")
     with pytest.raises(ValueError, match="no scaffold 'nowhere'"):
         Document.parse(str(path), DocBlocks(tmp_path))
+
+
+def test_the_api_reference_shows_every_actor_system_argument_and_remote_refs() -> None:
+    """docs/api.md documents each ``ActorSystem`` keyword, ``system.remote`` and every ``ActorRef`` member."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    heading = next(line for line in text.splitlines() if line.startswith("### `ActorSystem("))
+    for parameter in inspect.signature(gs.ActorSystem).parameters:
+        assert f"{parameter}=" in heading, parameter
+    assert "**`system.remote(node, name) -> ActorRef`**" in text
+    for member in (name for name in dir(gs.ActorRef) if not name.startswith("_")):
+        assert f"`ref.{member}" in text or f"`await ref.{member}(" in text, member
+
+
+def test_the_elixir_page_does_not_call_distribution_missing_and_names_the_cast_difference() -> None:
+    """docs/elixir.md's "Not provided" list leaves distribution out, and its differences name ``gs.cast``'s."""
+    text = (ROOT / "docs" / "elixir.md").read_text()
+    differences = text[text.index("## Differences") :]
+    not_provided = next(item for item in differences.split("\n- ") if item.startswith("**Not provided:**"))
+    assert "distribution" not in not_provided.lower()
+    assert "`gs.cast(name, msg)` raises `NoProcess`" in differences
