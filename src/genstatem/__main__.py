@@ -11,9 +11,11 @@ in a source checkout (an editable install) it is the repository's
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 DEMOS = ("raft", "code-lock")
@@ -28,9 +30,41 @@ def _code_lock_path() -> Path:
     raise SystemExit("genstatem: the code lock example (code_lock.py) is not installed")
 
 
+def _prog() -> str:
+    """The command as the user typed it: ``genstatem-demo``, or ``python -m genstatem``."""
+    invoked = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if invoked in ("", "-c", "__main__.py"):
+        return "python -m genstatem"
+    return invoked
+
+
+def _quiet_on_broken_pipe(demo: Callable[[], int]) -> int:
+    """Run ``demo``; if its reader went away (``... | head``), stop quietly as a SIGPIPE-killed tool would.
+
+    This is the recipe of Python's ``signal`` module documentation: point
+    stdout at devnull so that the flush at exit does not fail again.
+    """
+    status = 0
+    reader_gone = False
+    try:
+        status = demo()
+        sys.stdout.flush()
+    except* BrokenPipeError:
+        reader_gone = True
+    if reader_gone:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + getattr(signal, "SIGPIPE", 13)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo named on the command line (``raft`` by default); return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m genstatem", description="Run one of genstatem's demos.")
+    """Run the demo named on the command line (``raft`` by default); return the exit status.
+
+    Exits with 141 (128 + SIGPIPE), and no traceback, when the reader of its
+    output closes the pipe early.
+    """
+    parser = argparse.ArgumentParser(prog=_prog(), description="Run one of genstatem's demos.")
     parser.add_argument(
         "demo",
         nargs="?",
@@ -41,11 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo = parser.parse_args(argv).demo
     if demo == "code-lock":
-        runpy.run_path(str(_code_lock_path()), run_name="__main__")
-        return 0
+        return _quiet_on_broken_pipe(_code_lock)
     from ._demo_raft import main as raft_demo
 
-    return raft_demo()
+    return _quiet_on_broken_pipe(raft_demo)
+
+
+def _code_lock() -> int:
+    runpy.run_path(str(_code_lock_path()), run_name="__main__")
+    return 0
 
 
 if __name__ == "__main__":
