@@ -15,7 +15,7 @@ import os
 import runpy
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 DEMOS = ("raft", "code-lock")
@@ -38,32 +38,27 @@ def _prog() -> str:
     return invoked
 
 
-def _quiet_on_broken_pipe(demo: Callable[[], int]) -> int:
-    """Run ``demo``; if its reader went away (``... | head``), stop quietly as a SIGPIPE-killed tool would.
-
-    This is the recipe of Python's ``signal`` module documentation: point
-    stdout at devnull so that the flush at exit does not fail again.
-    """
-    status = 0
-    reader_gone = False
-    try:
-        status = demo()
-        sys.stdout.flush()
-    except* BrokenPipeError:
-        reader_gone = True
-    if reader_gone:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 128 + getattr(signal, "SIGPIPE", 13)
-    return status
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo named on the command line (``raft`` by default); return the exit status.
 
-    Exits with 141 (128 + SIGPIPE), and no traceback, when the reader of its
-    output closes the pipe early.
+    When the reader of the output goes away early (``... | head``), it stops
+    quietly with 141 (128 + SIGPIPE), as a tool killed by SIGPIPE would.
     """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # --help's text, or the demo's last lines, may still be buffered
+    except* BrokenPipeError:  # bare, or from inside the demo's task group
+        pass
+    # The reader is gone. The recipe of Python's signal module docs: stdout to
+    # devnull, so that the flush at exit cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + getattr(signal, "SIGPIPE", 13)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog=_prog(), description="Run one of genstatem's demos.")
     parser.add_argument(
         "demo",
@@ -75,15 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo = parser.parse_args(argv).demo
     if demo == "code-lock":
-        return _quiet_on_broken_pipe(_code_lock)
+        runpy.run_path(str(_code_lock_path()), run_name="__main__")
+        return 0
     from ._demo_raft import main as raft_demo
 
-    return _quiet_on_broken_pipe(raft_demo)
-
-
-def _code_lock() -> int:
-    runpy.run_path(str(_code_lock_path()), run_name="__main__")
-    return 0
+    return raft_demo()
 
 
 if __name__ == "__main__":
