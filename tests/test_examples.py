@@ -1,13 +1,10 @@
-"""The code lock example (examples/code_lock.py), its ``python -m genstatem code-lock`` demo, and the docs' programs."""
+"""The code lock example (examples/code_lock.py) and its ``python -m genstatem code-lock`` demo."""
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,7 +13,7 @@ from structlog.testing import capture_logs
 
 import genstatem as gs
 
-from .helpers import ROOT, load_example
+from .helpers import load_example
 
 code_lock = load_example("code_lock")
 
@@ -232,72 +229,3 @@ def test_python_m_genstatem_tells_the_code_lock_story() -> None:
     assert -1 not in found, done.stdout
     assert found == sorted(found), done.stdout
     assert done.stderr == ""
-
-
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
-
-RUN_EACH = """
-import contextlib, io, json, sys
-outputs = []
-for source in json.load(sys.stdin):
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(compile(source, "<snippet>", "exec"), {"__name__": "__main__"})
-    outputs.append(printed.getvalue())
-with open(sys.argv[1], "w") as results:
-    json.dump(outputs, results)
-"""
-
-
-def doc_programs(page: Path) -> list[tuple[str, str | None]]:
-    """The page's complete programs (its scaffolding prepended), each with the ``text`` block after it, if any.
-
-    A ``python`` block is a program when it calls ``anyio.run`` (or
-    ``Simulation.run``); a block
-    defining ``show`` is the page's scaffolding, shared by the blocks after it.
-    """
-    blocks = [(match[1], match[2]) for match in FENCE.finditer(page.read_text())]
-    programs: list[tuple[str, str | None]] = []
-    scaffolding = ""
-    for index, (language, code) in enumerate(blocks):
-        if language != "python":
-            continue
-        if "async def show(" in code:
-            scaffolding = code
-        elif "anyio.run(" in code or "Simulation.run(" in code:
-            following = blocks[index + 1] if index + 1 < len(blocks) else ("", "")
-            programs.append((scaffolding + code, following[1] if following[0] == "text" else None))
-    return programs
-
-
-@pytest.mark.parametrize(
-    "page",
-    [
-        "README.md",
-        "docs/index.md",
-        "docs/getting-started.md",
-        "docs/event-ordering.md",
-        "docs/elixir.md",
-        "docs/nodes.md",
-        "docs/supervision.md",
-        "docs/raft.md",
-    ],
-)
-def test_the_programs_in_the_docs_run_and_print_what_the_docs_show(page: str, tmp_path: Path) -> None:
-    """Every complete program in the docs runs, and prints exactly the output the page shows after it."""
-    programs = doc_programs(ROOT / page)
-    assert programs, f"no programs found in {page}"
-    results = tmp_path / "outputs.json"
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_EACH, str(results)],
-        input=json.dumps([source for source, _ in programs]),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    outputs = json.loads(results.read_text())
-    for (source, expected), output in zip(programs, outputs, strict=True):
-        if expected is not None:
-            assert output.strip() == expected.strip(), source

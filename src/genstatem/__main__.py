@@ -11,7 +11,9 @@ in a source checkout (an editable install) it is the repository's
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +30,36 @@ def _code_lock_path() -> Path:
     raise SystemExit("genstatem: the code lock example (code_lock.py) is not installed")
 
 
+def _prog() -> str:
+    """The command as the user typed it: ``genstatem-demo``, or ``python -m genstatem``."""
+    invoked = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if invoked in ("", "-c", "__main__.py"):
+        return "python -m genstatem"
+    return invoked
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo named on the command line (``raft`` by default); return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m genstatem", description="Run one of genstatem's demos.")
+    """Run the demo named on the command line (``raft`` by default); return the exit status.
+
+    When the reader of the output goes away early (``... | head``), it stops
+    quietly with 141 (128 + SIGPIPE), as a tool killed by SIGPIPE would.
+    """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # --help's text, or the demo's last lines, may still be buffered
+    except* BrokenPipeError:  # bare, or from inside the demo's task group
+        pass
+    # The reader is gone. The recipe of Python's signal module docs: stdout to
+    # devnull, so that the flush at exit cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + getattr(signal, "SIGPIPE", 13)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    parser = argparse.ArgumentParser(prog=_prog(), description="Run one of genstatem's demos.")
     parser.add_argument(
         "demo",
         nargs="?",
