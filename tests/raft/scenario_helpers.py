@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 import genstatem as gs
+from genstatem.lowlevel import behaviour_of
 from genstatem.raft import Entry, KVMachine, ListMachine, MemoryStorage, RaftClient, RaftConfig, RaftNode, RaftSpec
 from genstatem.raft._node import RaftStatus
 from genstatem.raft._rpc import VoteReply
@@ -92,6 +93,9 @@ class _FakeSystem:
 
     def remote(self, node: str, name: str) -> _Peer:
         return _Peer(self, node)
+
+    def now(self) -> float:
+        return self.backend.now()
 
 
 class _DrivenRaftNode(RaftNode):
@@ -307,7 +311,7 @@ class Cluster:
                 continue
             ref = system.whereis("raft")
             if ref is not None:
-                behaviour = system.resolve(ref).behaviour
+                behaviour = behaviour_of(system, ref)
                 if isinstance(behaviour, RaftNode) and hasattr(behaviour, "log_store"):
                     found[node] = behaviour
         return found

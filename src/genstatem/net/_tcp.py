@@ -41,8 +41,9 @@ import structlog
 from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream, TaskGroup
 from anyio.streams.tls import TLSStream
 
+from ..lowlevel import running_on_asyncio
 from ._frames import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameError, encode_frame
-from ._transport import FrameHandler, PeerHandler
+from ._transport import FrameHandler, PeerHandler, ignore_frame, ignore_peer
 
 log = structlog.get_logger("genstatem.net")
 
@@ -298,9 +299,9 @@ class TcpTransport:
         self._state = "new"
         self._node = ""
         self._incarnation = b""
-        self._on_frame: FrameHandler = _ignore_frame
-        self._on_peer_up: PeerHandler = _ignore_peer
-        self._on_peer_down: PeerHandler = _ignore_peer
+        self._on_frame: FrameHandler = ignore_frame
+        self._on_peer_up: PeerHandler = ignore_peer
+        self._on_peer_down: PeerHandler = ignore_peer
         self._task_group: TaskGroup | None = None
         self._stop_requested: anyio.Event | None = None
         self._finished: anyio.Event | None = None
@@ -1004,11 +1005,7 @@ def _spawn_system_task(function: Callable[[], Coroutine[Any, Any, None]]) -> Non
     A transport outlives the call that starts it, and transports stop in
     any order, which a task group entered by ``start`` could not allow.
     """
-    try:
-        on_asyncio = asyncio.current_task() is not None
-    except RuntimeError:
-        on_asyncio = False
-    if on_asyncio:
+    if running_on_asyncio():
         task = asyncio.get_running_loop().create_task(function())
         _system_tasks.add(task)  # the loop keeps only a weak reference
         task.add_done_callback(_system_tasks.discard)
@@ -1046,11 +1043,3 @@ def _remote(stream: SocketStream) -> str:
     except Exception:
         return "?"
     return _format((str(address[0]), int(address[1]))) if isinstance(address, tuple) else str(address)
-
-
-def _ignore_frame(peer: str, frame: bytes) -> None:
-    """The frame handler before ``start``."""
-
-
-def _ignore_peer(peer: str) -> None:
-    """The peer handler before ``start``."""

@@ -16,7 +16,7 @@ from typing import Any, Generic, NoReturn, TypeVar, cast
 
 import attrs
 
-from .._core import Caller, Process, StartError
+from .._core import Actor, Caller, StartError
 from ..statem import (
     ACTION_TYPES,
     EVENT_TYPES,
@@ -152,7 +152,7 @@ class StateMachineDriver(Generic[M]):
     def __init__(self, cls: type[M]) -> None:
         """Use :meth:`start`, which also runs ``init``."""
         self.machine = cls()
-        self._engine = Engine(self.machine, cast(Process, _NoActor(cls.__name__)))
+        self._engine = Engine(self.machine, cast(Actor, _NoActor(cls.__name__)))
         self.machine._engine = self._engine
         self._replies: list[tuple[Caller, Any]] = []
         self._callers = 0

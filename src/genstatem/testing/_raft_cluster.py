@@ -22,7 +22,7 @@ import anyio
 import attrs
 import structlog
 
-from .._core import ActorSystem, NoProcess
+from .._core import ActorSystem, behaviour_of
 from ..raft import (
     CommandFailed,
     KVMachine,
@@ -114,12 +114,10 @@ class RaftCluster:
         if member in self.down:
             return None
         try:
-            process = self.sim.system(member).resolve(self.name)
-        except (LookupError, NoProcess):
+            system = self.sim.system(member)
+        except LookupError:
             return None
-        if process.status.value != "running":
-            return None
-        return cast(RaftNode, process.behaviour)
+        return cast(RaftNode | None, behaviour_of(system, self.name))
 
     async def crash(self, member: str) -> None:
         """Crash ``member``: what it did not sync is lost."""
