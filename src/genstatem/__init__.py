@@ -3,6 +3,7 @@
 Everything public is importable from here: ``import genstatem as gs``.
 """
 
+from . import lowlevel as lowlevel
 from ._core import ActorError as ActorError
 from ._core import ActorExited as ActorExited
 from ._core import ActorRef as ActorRef

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 import genstatem as gs
+from genstatem.lowlevel import behaviour_of
 from genstatem.raft import (
     Entry,
     GetStatus,
@@ -342,7 +343,7 @@ class Cluster:
                 continue
             ref = system.whereis("raft")
             if ref is not None:
-                behaviour = system.resolve(ref).behaviour
+                behaviour = behaviour_of(system, ref)
                 if isinstance(behaviour, RaftNode) and hasattr(behaviour, "log_store"):
                     found[node] = behaviour
         return found

@@ -228,7 +228,7 @@ async def test_a_dynamic_supervisor_under_a_supervisor() -> None:
         assert old is not None
         child = await DYN.start_child("workers", worker(journal, "w"))
         assert child is not None
-        system.resolve(old).kill()
+        system.exit(old, "kill")
         assert await old.wait_exit() == "killed"
         assert await child.wait_exit() == "killed"
         await gs.Supervisor.count_children(top)

@@ -76,7 +76,7 @@ async def run_step(system: gs.ActorSystem, top: gs.ActorRef, journal: Journal, s
             doomed = system.whereis(DYN)
             if doomed is not None:
                 victims = await dynamic_children(system)
-                system.resolve(doomed).kill()
+                system.exit(doomed, "kill")
                 for victim in victims:  # killed through the link to their parent
                     assert await victim.wait_exit() == "killed"
         elif kind == "start_dyn_child":

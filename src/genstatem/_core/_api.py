@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import Caller
+from ._caller import Caller
 from ._context import get_system
 from ._ref import ActorRef
 
@@ -17,7 +17,7 @@ from ._ref import ActorRef
 def _ref(target: ActorRef | Any) -> ActorRef:
     if isinstance(target, ActorRef):
         return target
-    return get_system().resolve(target).ref
+    return get_system()._resolve(target).ref
 
 
 async def call(target: ActorRef | Any, request: Any, timeout: float | None = 5.0) -> Any:

@@ -1,5 +1,9 @@
 """The few primitives the runtime needs from the event loop, per backend.
 
+The mailbox (``_mailbox.py``) and the reply handle (``_caller.py``) live in
+their own modules; this one holds the backends that make them, with the
+timers, cancel scopes and task spawning.
+
 Everything runs on anyio. On asyncio (the default, and the hot path) the
 primitives are futures and ``loop.call_later``, which cost a fraction of a
 cancel scope; on any other anyio backend (trio) they are built from anyio
@@ -10,49 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import math
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 
-from ._errors import CallTimeout
+from ._caller import Caller, _AsyncioCaller, _EventCaller
+from ._mailbox import Mailbox, _AsyncioMailbox, _EventMailbox
 
 
 class TimerHandle(Protocol):
     """A scheduled callback that can be cancelled."""
 
     def cancel(self) -> None: ...
-
-
-class Caller:
-    """The reply handle of one call, gen_statem's ``From``.
-
-    Replying twice, or after the caller gave up, does nothing.
-    """
-
-    __slots__ = ("__weakref__",)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__.lstrip('_')}>"  # no address: traces must replay alike
-
-    def resolve(self, value: Any) -> None:
-        """Complete the call with ``value`` (first answer wins)."""
-        raise NotImplementedError
-
-    def fail(self, error: BaseException) -> None:
-        """Complete the call by raising ``error`` in the caller."""
-        raise NotImplementedError
-
-    async def wait(self, timeout: float | None) -> Any:
-        """Wait for the answer; raise :class:`CallTimeout` after ``timeout``."""
-        raise NotImplementedError
-
-
-_NO_ITEMS: Any = ()
-"""An idle mailbox's items: empty and falsy; the deque (760 bytes) comes with the first message."""
 
 
 class CancelScope(Protocol):
@@ -105,35 +80,6 @@ class _TaskScope:
         return False
 
 
-class Mailbox:
-    """An actor's queue of received messages, oldest first.
-
-    ``items`` is falsy when empty; read it afresh each time (it is replaced
-    by a deque when the first message arrives).
-    """
-
-    __slots__ = ("items",)
-
-    def __init__(self) -> None:
-        self.items: deque[tuple[Any, Any]] = _NO_ITEMS
-
-    def put(self, item: tuple[Any, Any]) -> None:
-        """Append ``item`` and wake the owner if it is waiting."""
-        items = self.items
-        if items is _NO_ITEMS:
-            items = self.items = deque()
-        items.append(item)
-        self._wake()
-
-    def _wake(self) -> None:
-        """Wake the owner if it waits (``wait``)."""
-        raise NotImplementedError
-
-    def wait(self) -> Awaitable[Any]:
-        """Something to await until a message may have arrived (check ``items`` again after)."""
-        raise NotImplementedError
-
-
 class Backend(Protocol):
     """The loop primitives, one implementation per anyio backend."""
 
@@ -154,57 +100,6 @@ class Backend(Protocol):
     async def wait_tasks(self) -> None:
         """Wait until every spawned task has finished."""
         ...
-
-
-def _timed_out(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_exception(CallTimeout("call timed out"))
-
-
-class _AsyncioCaller(Caller):
-    __slots__ = ("_fut",)
-
-    def __init__(self, fut: asyncio.Future[Any]) -> None:
-        self._fut = fut
-
-    def resolve(self, value: Any) -> None:
-        if not self._fut.done():
-            self._fut.set_result(value)
-
-    def fail(self, error: BaseException) -> None:
-        if not self._fut.done():
-            self._fut.set_exception(error)
-
-    async def wait(self, timeout: float | None) -> Any:
-        fut = self._fut
-        if timeout is None:
-            return await fut
-        loop = fut.get_loop()
-        handle = loop.call_at(loop.time() + timeout, _timed_out, fut)
-        try:
-            return await fut
-        finally:
-            handle.cancel()
-
-
-class _AsyncioMailbox(Mailbox):
-    __slots__ = ("_loop", "_waiter")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._loop = loop
-        self._waiter: asyncio.Future[None] | None = None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def wait(self) -> asyncio.Future[None]:
-        waiter = self._waiter = self._loop.create_future()
-        return waiter
 
 
 class AsyncioBackend:
@@ -266,56 +161,6 @@ class AsyncioBackend:
 
     def new_caller(self) -> Caller:
         return _AsyncioCaller(self._loop.create_future())
-
-
-_PENDING = object()
-
-
-class _EventCaller(Caller):
-    __slots__ = ("_event", "_outcome", "_failed")
-
-    def __init__(self) -> None:
-        self._event = anyio.Event()
-        self._outcome: Any = _PENDING
-        self._failed = False
-
-    def resolve(self, value: Any) -> None:
-        if self._outcome is _PENDING:
-            self._outcome = value
-            self._event.set()
-
-    def fail(self, error: BaseException) -> None:
-        if self._outcome is _PENDING:
-            self._outcome = error
-            self._failed = True
-            self._event.set()
-
-    async def wait(self, timeout: float | None) -> Any:
-        with anyio.move_on_after(math.inf if timeout is None else timeout):
-            await self._event.wait()
-        if self._outcome is _PENDING:
-            self.fail(CallTimeout("call timed out"))
-        if self._failed:
-            raise self._outcome
-        return self._outcome
-
-
-class _EventMailbox(Mailbox):
-    __slots__ = ("_waiter",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._waiter: anyio.Event | None = None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
-
-    def wait(self) -> Awaitable[Any]:
-        waiter = self._waiter = anyio.Event()
-        return waiter.wait()
 
 
 class _ScopeTimer:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 if TYPE_CHECKING:
-    from ._backend import Caller
+    from ._caller import Caller
     from ._ref import ActorRef
 
 

@@ -1,10 +1,11 @@
 """A process: one actor's task, mailbox, lifecycle, links and monitors.
 
 The runtime knows nothing of state machines. It runs a *behaviour* (the
-object built from the class given to ``start``) through three stages:
-``actor_init``, ``actor_run`` and ``actor_terminate``, and turns whatever
-ends ``actor_run`` into an exit reason that links, monitors, waiting
-callers and the registry all hear about.
+object built from the class given to ``start``, see ``_behaviour.py``)
+through three stages: ``actor_init``, ``actor_run`` and
+``actor_terminate``, and turns whatever ends ``actor_run`` into an exit
+reason that links, monitors, waiting callers and the registry all hear
+about.
 
 An exit signal that stops a process takes effect at once: the process's
 cancel scope is cancelled, so a callback that is awaiting stops there.
@@ -13,59 +14,25 @@ cancel scope is cancelled, so a callback that is awaiting stops there.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio.lowlevel
 import structlog
 
-from ._backend import Caller, CancelScope, Mailbox
+from ._backend import CancelScope, TimerHandle
+from ._behaviour import IGNORED, Behaviour, InitStopped
+from ._caller import Caller
 from ._errors import ActorExited, StartError, is_clean_exit
+from ._mailbox import Mailbox
 from ._messages import INFO, Down, Exit, Monitor
-from ._ref import ActorRef
+from ._ref import ActorRef, LocalRef
 
 if TYPE_CHECKING:
     from ._system import ActorSystem
     from ._trace import TraceEvent
 
 log = structlog.get_logger("genstatem")
-
-
-class InitIgnored:
-    """What ``actor_init`` returns for ``Ignore()``: no actor, no error."""
-
-
-class InitStopped:
-    """What ``actor_init`` returns for ``Stop(reason)``."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: Any) -> None:
-        self.reason = reason
-
-
-IGNORED = InitIgnored()
-
-
-class Behaviour(Protocol):
-    """What the runtime needs from an actor class's instances."""
-
-    trap_exits: bool
-
-    async def actor_init(self, process: Process, arg: Any) -> InitIgnored | InitStopped | None:
-        """Run the user's ``init``; ``None`` when the actor is up."""
-        ...
-
-    def actor_run(self) -> Awaitable[Any]:
-        """Handle events until the actor stops; the awaitable's result is the exit reason."""
-        ...
-
-    async def actor_terminate(self, reason: Any) -> None:
-        """Run the user's ``terminate`` with ``reason``."""
-        ...
-
-    def actor_state(self) -> Any:
-        """The current state, for logs."""
-        ...
 
 
 class Peer(Protocol):
@@ -114,7 +81,7 @@ _NO_EXIT = object()
 
 
 class Process:
-    """The runtime's record of one actor."""
+    """The runtime's record of one actor; behaviours see it as their ``Actor`` handle."""
 
     __slots__ = (
         "id",
@@ -143,8 +110,8 @@ class Process:
         self.name = name
         self.system = system
         self.behaviour = behaviour
-        self.mailbox: Mailbox = system.backend.new_mailbox()
-        self.ref = ActorRef(self)
+        self.mailbox: Mailbox = system._loop.new_mailbox()
+        self.ref = LocalRef(self)
         self.status = Status.STARTING
         self.exit_reason: Any = None
         # Dicts, not sets, here: their order is insertion order, so what
@@ -185,7 +152,7 @@ class Process:
             # Entered by hand, not with a with-block: that would hold a bound __exit__
             # on this frame for the actor's whole life, one more object per actor
             # for the garbage collector to walk.
-            scope = self._scope = self.system.backend.cancel_scope()
+            scope = self._scope = self.system._loop.cancel_scope()
             scope.__enter__()
             try:
                 try:
@@ -233,7 +200,7 @@ class Process:
     async def _terminate(self, reason: Any, crashed: bool) -> None:
         self.status = Status.TERMINATING
         if not self._killed:
-            with self.system.backend.cancel_scope() as self._scope:
+            with self.system._loop.cancel_scope() as self._scope:
                 try:
                     await self.behaviour.actor_terminate(reason)
                 except Exception as exc:
@@ -329,15 +296,56 @@ class Process:
         """The exit reason, once the process is dead; ``CallTimeout`` after ``timeout``."""
         if self.status is Status.DEAD:
             return self.exit_reason
-        waiter = self.system.backend.new_caller()
+        waiter = self.system._loop.new_caller()
         if self.exit_waiters is None:
             self.exit_waiters = []
         self.exit_waiters.append(waiter)
         return await waiter.wait(timeout)
 
+    # -- the Actor handle: what a behaviour uses ---------------------------------
+
+    async def receive(self) -> tuple[Any, Any]:
+        """The oldest mailbox item, waiting for one; a pending exit signal lands first."""
+        mailbox = self.mailbox
+        while True:
+            if self.exit_pending:
+                await anyio.lowlevel.checkpoint()  # the exit signal's cancellation lands here
+            items = mailbox.items
+            if items:
+                return items.popleft()
+            await mailbox.wait()
+
+    def now(self) -> float:
+        """The system's clock."""
+        return self.system._loop.now()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        """Run ``callback`` after ``delay`` seconds of the system's clock."""
+        return self.system._loop.call_later(delay, callback)
+
+    def link(self, ref: ActorRef) -> None:
+        """Link to ``ref`` both ways."""
+        self.link_peer(self.system.peer(ref))
+
+    def unlink(self, ref: ActorRef) -> None:
+        """Unlink from ``ref``, dropping its queued ``Exit``."""
+        self.unlink_peer(self.system.peer(ref))
+
+    def monitor(self, ref: ActorRef) -> Monitor:
+        """Watch ``ref``."""
+        return self.monitor_peer(self.system.peer(ref))
+
+    async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
+        """Start a child linked to this process, which becomes its parent."""
+        system = self.system
+        child = system._spawn(cls, name=name)
+        child.parent = self
+        self.link_peer(child)
+        return await system._run_init(child, arg)
+
     # -- links and monitors: this process's side --------------------------------
 
-    def link(self, other: Peer) -> None:
+    def link_peer(self, other: Peer) -> None:
         """Link both ways; linking to a dead actor is an exit signal ``"noproc"``."""
         if other is self:
             return
@@ -348,7 +356,7 @@ class Process:
             self.links = {}
         self.links[other] = None
 
-    def unlink(self, other: Peer) -> None:
+    def unlink_peer(self, other: Peer) -> None:
         """Remove the link both ways and drop any ``Exit`` from ``other`` still queued."""
         if self.links is not None:
             self.links.pop(other, None)
@@ -356,7 +364,7 @@ class Process:
         ref = other.ref
         self._drop_queued(lambda content: isinstance(content, Exit) and content.ref == ref)
 
-    def monitor(self, target: Peer) -> Monitor:
+    def monitor_peer(self, target: Peer) -> Monitor:
         """Watch ``target``: exactly one ``Down`` arrives, ``"noproc"`` if it is gone."""
         monitor = Monitor(self.system.next_actor_id())
         if not target.accept_monitor(monitor, self):

@@ -1,4 +1,4 @@
-"""``ActorRef``: the handle every caller uses to reach an actor."""
+"""``ActorRef``: the handle every caller uses to reach an actor, and ``LocalRef``, its local kind."""
 
 from __future__ import annotations
 
@@ -11,29 +11,101 @@ from ._messages import CAST, INFO, SYSTEM, Call, GetState, StopRequest
 from ._trace import Tracer, log_trace
 
 if TYPE_CHECKING:
-    from ._process import Peer, Process
+    from ._process import Process
 
 
 class ActorRef:
-    """A hashable handle to one actor, alive or not.
+    """A hashable handle to one actor, alive or not: the base of local and remote refs.
 
     Messages to a dead actor are dropped silently (``cast``, ``send``) or raise
     :class:`NoProcess` (``call``, ``stop``, ``get_state``), as in Erlang.
+    A ref to an actor of this system is a ``LocalRef``; a network's refs to
+    actors elsewhere subclass this class too (``genstatem.lowlevel``).
     """
 
-    __slots__ = ("_process", "__weakref__")
+    __slots__ = ("__weakref__",)
+
+    @property
+    def node(self) -> str:
+        """The node the actor lives on."""
+        raise NotImplementedError
+
+    @property
+    def alive(self) -> bool:
+        """``True`` while the actor runs (``terminate`` included)."""
+        raise NotImplementedError
+
+    @property
+    def name(self) -> Any:
+        """The name the actor was started with, or ``None``."""
+        raise NotImplementedError
+
+    def cast(self, msg: Any) -> None:
+        """Deliver ``(Cast(), msg)``; never blocks, never raises."""
+        raise NotImplementedError
+
+    def send(self, msg: Any) -> None:
+        """Deliver ``(Info(), msg)``; never blocks, never raises."""
+        raise NotImplementedError
+
+    async def call(self, request: Any, timeout: float | None = 5.0) -> Any:
+        """Deliver ``(Call(caller), request)`` and return the value replied.
+
+        Raises:
+            CallTimeout: no reply within ``timeout`` seconds (``None``: wait forever).
+            NoProcess: the actor is not alive.
+            ActorExited: the actor exited before replying.
+        """
+        raise NotImplementedError
+
+    async def stop(self, reason: Any = "normal", timeout: float | None = None) -> None:
+        """Stop the actor as if it had returned ``Stop(reason)``; wait until it is gone.
+
+        Raises:
+            NoProcess: the actor is not alive.
+            TimeoutError: it was not gone within ``timeout`` seconds.
+        """
+        raise NotImplementedError
+
+    async def get_state(self, timeout: float | None = 5.0) -> tuple[Any, Any]:
+        """``(state, data)``, answered between events in mailbox order, like ``sys:get_state``."""
+        raise NotImplementedError
+
+    async def wait_exit(self) -> Any:
+        """Wait until the actor has exited and return its reason (at once if it has)."""
+        raise NotImplementedError
+
+    def trace(self, enabled: bool = True, *, tracer: Tracer | None = None) -> None:
+        """Turn tracing of every event and transition on or off, like ``sys:trace``.
+
+        Args:
+            enabled: ``False`` turns tracing off.
+            tracer: called with each :class:`TraceEvent`; by default each is
+                logged as a structlog ``trace`` event.
+        """
+        raise NotImplementedError
+
+
+class LocalRef(ActorRef):
+    """A ref to an actor of this process's own ``ActorSystem``.
+
+    Equal only to itself: each actor has exactly one.
+    """
+
+    __slots__ = ("_process",)
 
     def __init__(self, process: Process) -> None:
         self._process = process
 
     @property
+    def id(self) -> int:
+        """The actor's number: unique in its system, and the same from run to run."""
+        return self._process.id
+
+    @property
     def node(self) -> str:
         """The node the actor lives on."""
         return self._process.system.node
-
-    def _peer(self) -> Peer:
-        """What links and monitors talk to: the process itself (a proxy for remote refs)."""
-        return self._process
 
     @property
     def alive(self) -> bool:
@@ -73,7 +145,7 @@ class ActorRef:
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
-        caller = process.system.backend.new_caller()
+        caller = process.system._loop.new_caller()
         callers = process.callers
         callers[caller] = None
         process.mailbox.put((Call(caller), request))
@@ -106,7 +178,7 @@ class ActorRef:
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
-        caller = process.system.backend.new_caller()
+        caller = process.system._loop.new_caller()
         process.callers[caller] = None
         process.mailbox.put((SYSTEM, GetState(caller)))
         try:

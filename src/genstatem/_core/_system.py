@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import Token
 from types import TracebackType
 from typing import Any
@@ -12,12 +12,13 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
-from ._backend import Backend, current_backend
+from ._backend import Backend, TimerHandle, current_backend
+from ._behaviour import Behaviour
 from ._context import current_system
 from ._distribution import Distribution, Network
 from ._errors import AlreadyStarted, CallTimeout, NoProcess
-from ._process import Behaviour, Peer, Process
-from ._ref import ActorRef
+from ._process import Peer, Process, Status
+from ._ref import ActorRef, LocalRef
 from ._trace import Tracer
 
 log = structlog.get_logger("genstatem")
@@ -61,7 +62,8 @@ class ActorSystem:
         self._last_actor_id = 0
 
     @property
-    def backend(self) -> Backend:
+    def _loop(self) -> Backend:
+        """The running backend's loop primitives."""
         if self._backend is None:
             raise RuntimeError("the ActorSystem is not running: use 'async with ActorSystem()'")
         return self._backend
@@ -95,7 +97,7 @@ class ActorSystem:
         try:
             with anyio.CancelScope(shield=True):
                 await self._stop_all()
-                await self.backend.wait_tasks()
+                await self._loop.wait_tasks()
             if self._distribution is not None:
                 # outside the shield: the network's own task groups were entered outside it too
                 distribution, self._distribution = self._distribution, None
@@ -118,11 +120,49 @@ class ActorSystem:
             AlreadyStarted: ``name`` is registered to a live actor.
             StartError: ``init`` returned ``Stop``, a bad value, or raised.
         """
-        process = self.spawn(cls, name=name)
-        return await self.run_init(process, arg)
+        process = self._spawn(cls, name=name)
+        return await self._run_init(process, arg)
 
-    def spawn(self, cls: type[Any], *, name: Any = None) -> Process:
-        """Create an actor's process and take its name; ``run_init`` starts it.
+    def now(self) -> float:
+        """The system's clock, in seconds: the event loop's (virtual time in the simulator).
+
+        Raises:
+            RuntimeError: the system is not running.
+        """
+        return self._loop.now()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        """Run ``callback`` after ``delay`` seconds of the system's clock.
+
+        Returns:
+            A handle whose ``cancel()`` stops the callback if it has not run yet.
+
+        Raises:
+            RuntimeError: the system is not running.
+        """
+        return self._loop.call_later(delay, callback)
+
+    def exit(self, target: ActorRef | Any, reason: Any) -> None:
+        """Stop the actor ``target`` (a ref or a registered name) at once, as its parent would.
+
+        Like ``erlang:exit/2`` from a supervisor: the exit takes effect at the
+        actor's next await, ahead of what its mailbox holds, and
+        ``terminate(reason)`` runs even if it traps exits. ``reason="kill"``
+        kills it: no ``terminate``, and its exit reason is ``"killed"``. An
+        actor already gone is left alone; ``wait_exit`` waits until it is.
+
+        Raises:
+            NoProcess: no actor is registered under that name, or the actor
+                lives on another node.
+        """
+        process = self._resolve(target)
+        if reason == "kill":
+            process.kill()
+        else:
+            process.stop_now(reason)
+
+    def _spawn(self, cls: type[Any], *, name: Any = None) -> Process:
+        """Create an actor's process and take its name; ``_run_init`` starts it.
 
         Split in two so a parent can link to the process before it runs.
         """
@@ -139,11 +179,11 @@ class ActorSystem:
             self._names[name] = process
         return process
 
-    async def run_init(self, process: Process, arg: Any) -> ActorRef | None:
+    async def _run_init(self, process: Process, arg: Any) -> ActorRef | None:
         """Run a spawned process's task and wait for its ``init`` to return."""
         assert self._task_group is not None
-        started = self.backend.new_caller()
-        self.backend.spawn(process.main, arg, started)
+        started = self._loop.new_caller()
+        self._loop.spawn(process.main, arg, started)
         result: ActorRef | None = await started.wait(None)
         return result
 
@@ -152,32 +192,41 @@ class ActorSystem:
         self._last_actor_id += 1
         return self._last_actor_id
 
-    def whereis(self, name: Any) -> ActorRef | None:
+    def whereis(self, name: Any) -> LocalRef | None:
         """The live actor registered under ``name``, or ``None``."""
         process = self._names.get(name)
         return None if process is None else process.ref
 
-    def resolve(self, target: ActorRef | Any) -> Process:
+    def _resolve(self, target: ActorRef | Any) -> Process:
         """The process behind a ref or a registered name.
 
         Raises:
-            NoProcess: no actor is registered under that name.
+            NoProcess: no actor is registered under that name, or the ref is
+                to an actor of another node.
         """
+        if isinstance(target, LocalRef):
+            return target._process
         if isinstance(target, ActorRef):
-            peer = target._peer()
-            if not isinstance(peer, Process):
-                raise NoProcess(f"{target!r} is on another node")
-            return peer
+            raise NoProcess(f"{target!r} is on another node")
         process = self._names.get(target)
         if process is None:
             raise NoProcess(f"no actor is registered as {target!r}")
         return process
 
     def peer(self, ref: ActorRef) -> Peer:
-        """What links and monitors talk to for ``ref``: its process, or a remote proxy."""
-        return ref._peer()
+        """What links and monitors talk to for ``ref``: its process, or the network's proxy.
 
-    def process_by_id(self, actor_id: int) -> Process | None:
+        Raises:
+            NoProcess: ``ref`` is to an actor of another node and this system
+                is not on a network.
+        """
+        if isinstance(ref, LocalRef):
+            return ref._process
+        if self._distribution is None:
+            raise NoProcess(f"{ref!r} is on another node, and {self!r} is not on a network")
+        return self._distribution.peer(ref)
+
+    def _process_by_id(self, actor_id: int) -> Process | None:
         """The live process with this id, if any."""
         return self._processes.get(actor_id)
 
@@ -222,3 +271,17 @@ class ActorSystem:
                 log.warning("actor did not stop in time; killed", actor=repr(process.ref))
                 process.kill()
                 await process.wait_exit()
+
+
+def behaviour_of(system: ActorSystem, target: ActorRef | Any) -> Any:
+    """The behaviour object (the ``GenStateMachine``, say) of a running local actor, or ``None``.
+
+    For test harnesses that inspect a machine from outside; ``None`` while
+    the actor is starting, terminating or gone, or when nothing is
+    registered under the name.
+    """
+    try:
+        process = system._resolve(target)
+    except NoProcess:
+        return None
+    return process.behaviour if process.status is Status.RUNNING else None

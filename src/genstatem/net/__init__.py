@@ -25,9 +25,9 @@ from ._frames import encode_frame as encode_frame
 from ._memory import MemoryNetwork as MemoryNetwork
 from ._memory import MemoryTransport as MemoryTransport
 from ._messages import RemoteError as RemoteError
-from ._node import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._node import Node as Node
 from ._node import RemoteRef as RemoteRef
+from ._registry import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._registry import TypeRegistry as TypeRegistry
 from ._registry import default_registry as default_registry
 from ._registry import register as register
@@ -39,6 +39,8 @@ from ._tcp_statistics import TcpStatistics as TcpStatistics
 from ._transport import FrameHandler as FrameHandler
 from ._transport import PeerHandler as PeerHandler
 from ._transport import Transport as Transport
+from ._transport import ignore_frame as ignore_frame
+from ._transport import ignore_peer as ignore_peer
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -69,6 +71,8 @@ __all__ = [
     "TcpStatistics",
     "TcpTransport",
     "Transport",
+    "ignore_frame",
+    "ignore_peer",
     "TypeRegistry",
     "default_registry",
     "encode_frame",

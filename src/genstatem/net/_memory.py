@@ -13,10 +13,8 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._core import ActorSystem
-from ._codec import Codec
 from ._node import Node
-from ._registry import default_registry
-from ._transport import FrameHandler, PeerHandler
+from ._transport import FrameHandler, PeerHandler, ignore_frame, ignore_peer
 
 _CONNECT_FAILED = -1
 """The epoch of an inbox item saying: a send to this peer found nobody there."""
@@ -41,11 +39,7 @@ class MemoryNetwork:
 
     async def attach(self, system: ActorSystem) -> Node:
         """Join ``system`` as ``system.node``; used by ``ActorSystem(network=...)``."""
-        codec = Codec()
-        default_registry.install(codec)
-        node = Node(system, MemoryTransport(self), codec)
-        await node.start()
-        return node
+        return await Node.join(system, MemoryTransport(self))
 
     def disconnect(self, a: str, b: str) -> None:
         """Cut the connection between nodes ``a`` and ``b``: frames in flight are lost, both see it.
@@ -75,9 +69,9 @@ class MemoryTransport:
     def __init__(self, network: MemoryNetwork) -> None:
         self.network = network
         self.node = ""
-        self._on_frame: FrameHandler = _ignore_frame
-        self._on_peer_up: PeerHandler = _ignore_peer
-        self._on_peer_down: PeerHandler = _ignore_peer
+        self._on_frame: FrameHandler = ignore_frame
+        self._on_peer_up: PeerHandler = ignore_peer
+        self._on_peer_down: PeerHandler = ignore_peer
         self._inbox: tuple[
             MemoryObjectSendStream[tuple[str, int, bytes]], MemoryObjectReceiveStream[tuple[str, int, bytes]]
         ]
@@ -159,11 +153,3 @@ class MemoryTransport:
             self._task_group.cancel_scope.cancel()
             await self._task_group.__aexit__(None, None, None)
             self._task_group = None
-
-
-def _ignore_frame(peer: str, frame: bytes) -> None:
-    del peer, frame
-
-
-def _ignore_peer(peer: str) -> None:
-    del peer

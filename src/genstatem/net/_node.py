@@ -18,19 +18,21 @@ from typing import Any, ClassVar
 import structlog
 
 from .._core import (
-    CAST,
-    INFO,
-    SYSTEM,
+    CALLER_TYPES,
     ActorExited,
     ActorRef,
     ActorSystem,
-    Call,
     Caller,
-    GetState,
+    LocalRef,
     Monitor,
     NoProcess,
-    Process,
-    StopRequest,
+    Peer,
+    deliver_call,
+    deliver_state_request,
+    deliver_stop,
+    find_actor,
+    forget_caller,
+    new_caller,
 )
 from ._codec import Codec, DecodeError
 from ._messages import (
@@ -50,12 +52,10 @@ from ._messages import (
     StopMsg,
     UnlinkMsg,
 )
+from ._registry import default_registry
 from ._transport import Transport
 
 log = structlog.get_logger("genstatem.net")
-
-FIRST_USER_TYPE_ID = 1000
-"""Type ids below this are genstatem's own; register yours from here up."""
 
 _REF_TYPE_ID = 100
 _REMOTE_REF_TYPE_ID = 101
@@ -70,7 +70,7 @@ def wire_reason(reason: Any) -> Any:
 
 
 class RemoteRef(ActorRef):
-    """A ref to an actor on another node; used exactly like a local ``ActorRef``.
+    """A ref to an actor on another node; used exactly like a local one.
 
     ``alive`` is ``True`` until this node learns the actor is gone (a call
     answered ``NoProcess``, a ``Down``, or the connection lost).
@@ -85,9 +85,6 @@ class RemoteRef(ActorRef):
     @property
     def alive(self) -> bool:
         return self._node.believes_alive(self._address)
-
-    def _peer(self) -> Any:
-        return self._node.peer_for(self)
 
     @property
     def name(self) -> Any:
@@ -144,13 +141,13 @@ class RemoteRef(ActorRef):
 class _RemoteCaller(Caller):
     """The reply handle of a call that came from another node: answers go back over the wire."""
 
-    __slots__ = ("_call_id", "_done", "_node", "_peer", "_process")
+    __slots__ = ("_call_id", "_done", "_node", "_peer", "_target")
 
-    def __init__(self, node: Node, peer: str, call_id: int, process: Process | None) -> None:
+    def __init__(self, node: Node, peer: str, call_id: int, target: LocalRef | None) -> None:
         self._node = node
         self._peer = peer
         self._call_id = call_id
-        self._process = process
+        self._target = target  # the actor asked, which must not fail this caller once answered
         self._done = False
 
     def resolve(self, value: Any) -> None:
@@ -164,8 +161,8 @@ class _RemoteCaller(Caller):
 
     def _finish(self) -> bool:
         done, self._done = self._done, True
-        if self._process is not None:
-            self._process.callers.pop(self, None)
+        if self._target is not None:
+            forget_caller(self._target, self)
         return done
 
     async def wait(self, timeout: float | None) -> Any:
@@ -181,24 +178,24 @@ class _RemotePeer:
         self.node = node
         self.address = address
         self.ref = RemoteRef(node, address)
-        self.linked: dict[Process, None] = {}
+        self.linked: dict[Peer, None] = {}  # the local actors linked to this one
         self.monitors: dict[Monitor, int] = {}
 
-    def accept_link(self, other: Any) -> bool:
+    def accept_link(self, other: Peer) -> bool:
         self.linked[other] = None
-        self.node.send_to(self.address.node, LinkMsg(other.id, self.address))
+        self.node.send_to(self.address.node, LinkMsg(_local_id(other), self.address))
         return True
 
-    def drop_link(self, other: Any) -> None:
+    def drop_link(self, other: Peer) -> None:
         if self.linked.pop(other, 0) is None:
-            self.node.send_to(self.address.node, UnlinkMsg(other.id, self.address))
+            self.node.send_to(self.address.node, UnlinkMsg(_local_id(other), self.address))
 
-    def exit_signal(self, sender: Any, reason: Any, *, linked: bool = True) -> None:
+    def exit_signal(self, sender: Peer, reason: Any, *, linked: bool = True) -> None:
         self.linked.pop(sender, None)
-        from_address = Address(self.node.name, sender.id, sender.name)
+        from_address = Address(self.node.name, _local_id(sender), sender.ref.name)
         self.node.send_to(self.address.node, ExitMsg(from_address, self.address, wire_reason(reason), linked))
 
-    def accept_monitor(self, monitor: Monitor, watcher: Any) -> bool:
+    def accept_monitor(self, monitor: Monitor, watcher: Peer) -> bool:
         monitor_id = self.node.watch(self, monitor, watcher)
         self.monitors[monitor] = monitor_id
         return True
@@ -217,7 +214,7 @@ class _RemoteWatcher:
 
     __slots__ = ("monitor_id", "node", "peer", "target")
 
-    def __init__(self, node: Node, peer: str, monitor_id: int, target: Process) -> None:
+    def __init__(self, node: Node, peer: str, monitor_id: int, target: LocalRef) -> None:
         self.node = node
         self.peer = peer
         self.monitor_id = monitor_id
@@ -225,7 +222,7 @@ class _RemoteWatcher:
 
     @property
     def ref(self) -> ActorRef:
-        return self.target.ref
+        return self.target
 
     def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
         self.node.forget_watcher(self.peer, self.monitor_id)
@@ -264,8 +261,8 @@ class Node:
         self._exported: weakref.WeakValueDictionary[int, Caller] = weakref.WeakValueDictionary()
         self._export_ids: weakref.WeakKeyDictionary[Caller, int] = weakref.WeakKeyDictionary()
         self._peers: dict[tuple[str, int | None, Any], _RemotePeer] = {}
-        self._watching: dict[int, tuple[_RemotePeer, Monitor, Any]] = {}
-        self._watchers: dict[tuple[str, int], tuple[Process, Monitor]] = {}
+        self._watching: dict[int, tuple[_RemotePeer, Monitor, Peer]] = {}
+        self._watchers: dict[tuple[str, int], tuple[Peer, Monitor]] = {}
         self._exit_waiters: dict[int, tuple[str, Caller]] = {}
         self._known_dead: set[Address] = set()
         self._register_codec()
@@ -275,10 +272,29 @@ class Node:
     def _register_codec(self) -> None:
         for type_id, cls in enumerate(WIRE_MESSAGES, start=1):
             self.codec.register(cls, type_id)
-        self.codec.register_custom(ActorRef, _REF_TYPE_ID, self._encode_ref, self._decode_ref)
+        self.codec.register_custom(LocalRef, _REF_TYPE_ID, self._encode_ref, self._decode_ref)
         self.codec.register_custom(RemoteRef, _REMOTE_REF_TYPE_ID, self._encode_ref, self._decode_ref)
         for offset, caller_type in enumerate(_caller_types()):
             self.codec.register_custom(caller_type, _CALLER_TYPE_ID + offset, self._encode_caller, self._decode_caller)
+
+    @classmethod
+    async def join(cls, system: ActorSystem, transport: Transport, *, max_size: int | None = None) -> Node:
+        """Put ``system`` on a network through ``transport``: what a network's ``attach`` does.
+
+        Builds the node's codec (genstatem's types and those of the default
+        registry), the node, and starts the transport.
+
+        Args:
+            system: the system joining, as ``system.node``.
+            transport: its endpoint on the network.
+            max_size: the largest message the codec encodes or decodes, in
+                bytes; ``None`` for the codec's default.
+        """
+        codec = Codec() if max_size is None else Codec(max_size=max_size)
+        default_registry.install(codec)
+        node = cls(system, transport, codec)
+        await node.start()
+        return node
 
     async def start(self) -> None:
         await self.transport.start(self.name, self.on_frame, self.on_peer_up, self.on_peer_down)
@@ -295,6 +311,12 @@ class Node:
             if local is not None:
                 return local
         return RemoteRef(self, Address(node, None, name))
+
+    def peer(self, ref: ActorRef) -> Peer:
+        """The proxy this system's links and monitors talk to for the remote actor ``ref``."""
+        if not isinstance(ref, RemoteRef):
+            raise TypeError(f"{ref!r} is not a ref to an actor on another node")
+        return self.peer_for(ref)
 
     def believes_alive(self, address: Address) -> bool:
         return address not in self._known_dead
@@ -315,15 +337,15 @@ class Node:
         if isinstance(ref, RemoteRef):
             address = ref._address
             return [address.node, address.pid, address.name]
-        process = self.system.resolve(ref)
-        return [self.name, process.id, process.name]
+        assert isinstance(ref, LocalRef)
+        return [self.name, ref.id, ref.name]
 
     def _decode_ref(self, data: Any) -> ActorRef:
         node, pid, name = data
         if node == self.name and pid is not None:
-            process = self.system.process_by_id(pid)
-            if process is not None:
-                return process.ref
+            local = find_actor(self.system, pid)
+            if local is not None:
+                return local
         return RemoteRef(self, Address(node, pid, name))
 
     def _encode_caller(self, caller: Caller) -> Any:
@@ -363,7 +385,7 @@ class Node:
     async def request(self, address: Address, build: Callable[[int], Any], timeout: float | None) -> Any:
         """Send a message that expects an answer, and wait for it."""
         call_id = next(self._ids)
-        caller = self.system.backend.new_caller()
+        caller = new_caller(self.system)
         self._pending[call_id] = (address.node, caller)
         try:
             self.send_to(address.node, build(call_id))
@@ -374,10 +396,10 @@ class Node:
         finally:
             self._pending.pop(call_id, None)
 
-    def watch(self, peer: _RemotePeer, monitor: Monitor, watcher: Any) -> int:
+    def watch(self, peer: _RemotePeer, monitor: Monitor, watcher: Peer) -> int:
         monitor_id = next(self._ids)
         self._watching[monitor_id] = (peer, monitor, watcher)
-        self.send_to(peer.address.node, MonitorMsg(watcher.id, peer.address, monitor_id))
+        self.send_to(peer.address.node, MonitorMsg(_local_id(watcher), peer.address, monitor_id))
         return monitor_id
 
     def unwatch(self, node: str, monitor_id: int) -> None:
@@ -389,7 +411,7 @@ class Node:
 
     async def wait_exit(self, address: Address) -> Any:
         monitor_id = next(self._ids)
-        caller = self.system.backend.new_caller()
+        caller = new_caller(self.system)
         self._exit_waiters[monitor_id] = (address.node, caller)
         try:
             self.send_to(address.node, MonitorMsg(0, address, monitor_id))
@@ -413,46 +435,42 @@ class Node:
             return
         handler(self, peer, message)
 
-    def _target(self, address: Address) -> Process | None:
+    def _target(self, address: Address) -> LocalRef | None:
         if address.node != self.name:
             return None
         if address.pid is not None:
-            return self.system.process_by_id(address.pid)
-        ref = self.system.whereis(address.name)
-        return None if ref is None else self.system.resolve(ref)
+            return find_actor(self.system, address.pid)
+        return self.system.whereis(address.name)
 
     def _on_send(self, peer: str, message: SendMsg) -> None:
-        process = self._target(message.to)
-        if process is not None and process.alive:
-            process.mailbox.put((INFO if message.info else CAST, message.msg))
+        target = self._target(message.to)
+        if target is not None:
+            if message.info:
+                target.send(message.msg)
+            else:
+                target.cast(message.msg)
 
     def _on_call(self, peer: str, message: CallMsg) -> None:
-        self._deliver_request(peer, message.to, message.call_id, lambda caller: (Call(caller), message.request))
+        self._deliver_request(
+            peer, message.to, message.call_id, lambda ref, caller: deliver_call(ref, caller, message.request)
+        )
 
     def _on_get_state(self, peer: str, message: GetStateMsg) -> None:
-        self._deliver_request(peer, message.to, message.call_id, lambda caller: (SYSTEM, GetState(caller)))
+        self._deliver_request(peer, message.to, message.call_id, deliver_state_request)
 
     def _deliver_request(
-        self, peer: str, to: Address, call_id: int, item: Callable[[_RemoteCaller], tuple[Any, Any]]
+        self, peer: str, to: Address, call_id: int, deliver: Callable[[LocalRef, Caller], bool]
     ) -> None:
-        """Put a request that expects an answer in a local mailbox, or answer ``noproc``."""
-        process = self._target(to)
-        if process is None or not process.alive:
+        """Deliver a request that expects an answer to a local actor, or answer ``noproc``."""
+        target = self._target(to)
+        if target is None or not deliver(target, _RemoteCaller(self, peer, call_id, target)):
             self.send_to(peer, FailMsg(call_id, "noproc"))
-            return
-        caller = _RemoteCaller(self, peer, call_id, process)
-        process.callers[caller] = None  # so it fails with ActorExited if the actor dies first
-        process.mailbox.put(item(caller))
 
     def _on_stop(self, peer: str, message: StopMsg) -> None:
-        process = self._target(message.to)
-        if process is None or not process.alive:
+        target = self._target(message.to)
+        waiter = _RemoteCaller(self, peer, message.call_id, None)
+        if target is None or not deliver_stop(target, message.reason, waiter):
             self.send_to(peer, FailMsg(message.call_id, "noproc"))
-            return
-        if process.exit_waiters is None:
-            process.exit_waiters = []
-        process.exit_waiters.append(_RemoteCaller(self, peer, message.call_id, None))
-        process.mailbox.put((SYSTEM, StopRequest(message.reason)))
 
     def _on_reply(self, peer: str, message: ReplyMsg) -> None:
         pending = self._pending.pop(message.call_id, None)
@@ -469,46 +487,51 @@ class Node:
         else:
             pending[1].fail(ActorExited(message.reason))
 
+    def _local_peer(self, address: Address) -> Peer | None:
+        target = self._target(address)
+        return None if target is None else self.system.peer(target)
+
     def _on_link(self, peer: str, message: LinkMsg) -> None:
         remote = self._peer(peer, message.from_pid)
-        process = self._target(message.to)
-        if process is None or not process.accept_link(remote):
+        local = self._local_peer(message.to)
+        if local is None or not local.accept_link(remote):
             self.send_to(peer, ExitMsg(message.to, Address(peer, message.from_pid), "noproc", linked=False))
             return
-        remote.linked[process] = None
+        remote.linked[local] = None
 
     def _on_unlink(self, peer: str, message: UnlinkMsg) -> None:
-        process = self._target(message.to)
-        if process is not None:
+        local = self._local_peer(message.to)
+        if local is not None:
             remote = self._peer(peer, message.from_pid)
-            remote.linked.pop(process, None)
-            process.drop_link(remote)
+            remote.linked.pop(local, None)
+            local.drop_link(remote)
 
     def _on_exit(self, peer: str, message: ExitMsg) -> None:
-        process = self._target(message.to)
-        if process is None:
+        local = self._local_peer(message.to)
+        if local is None:
             return
-        remote = self._linked_peer(process, message.sender)
-        remote.linked.pop(process, None)
+        remote = self._linked_peer(local, message.sender)
+        remote.linked.pop(local, None)
         if not message.linked:
-            process.drop_link(remote)
-        process.exit_signal(remote, message.reason, linked=message.linked)
+            local.drop_link(remote)
+        local.exit_signal(remote, message.reason, linked=message.linked)
 
-    def _linked_peer(self, process: Process, sender: Address) -> _RemotePeer:
-        """The proxy ``process`` knows ``sender`` by: linked by id, or by registered name."""
+    def _linked_peer(self, local: Peer, sender: Address) -> _RemotePeer:
+        """The proxy ``local`` knows ``sender`` by: linked by id, or by registered name."""
         by_name = self._peers.get((sender.node, None, sender.name)) if sender.name is not None else None
-        if by_name is not None and process.links and by_name in process.links:
+        if by_name is not None and local in by_name.linked:
             return by_name
         return self._peer(sender.node, sender.pid if sender.pid is not None else 0)
 
     def _on_monitor(self, peer: str, message: MonitorMsg) -> None:
-        process = self._target(message.to)
-        if process is None or not process.alive:
+        target = self._target(message.to)
+        if target is None or not target.alive:
             self.send_to(peer, DownMsg(message.monitor_id, message.to, "noproc"))
             return
+        local = self.system.peer(target)
         monitor = Monitor(self.system.next_actor_id())
-        process.accept_monitor(monitor, _RemoteWatcher(self, peer, message.monitor_id, process))
-        self._watchers[(peer, message.monitor_id)] = (process, monitor)
+        local.accept_monitor(monitor, _RemoteWatcher(self, peer, message.monitor_id, target))
+        self._watchers[(peer, message.monitor_id)] = (local, monitor)
 
     def _on_demonitor(self, peer: str, message: DemonitorMsg) -> None:
         watched = self._watchers.pop((peer, message.monitor_id), None)
@@ -574,13 +597,13 @@ class Node:
         for key, remote in list(self._peers.items()):
             if remote.address.node == peer:
                 del self._peers[key]
-                for process in list(remote.linked):
-                    process.exit_signal(remote, "noconnection")
+                for local in list(remote.linked):
+                    local.exit_signal(remote, "noconnection")
                 remote.linked.clear()
-        for watch_key, (process, monitor) in list(self._watchers.items()):
+        for watch_key, (local, monitor) in list(self._watchers.items()):
             if watch_key[0] == peer:
                 del self._watchers[watch_key]
-                process.drop_monitor(monitor)
+                local.drop_monitor(monitor)
 
 
 def _caller_types() -> list[type[Caller]]:
@@ -589,8 +612,12 @@ def _caller_types() -> list[type[Caller]]:
     Every node must number them alike, so only genstatem's own classes count,
     in a fixed order; a reply handle of any other class cannot cross nodes.
     """
-    core = sorted(
-        (cls for cls in Caller.__subclasses__() if cls.__module__ == Caller.__module__),
-        key=lambda cls: cls.__qualname__,
-    )
-    return [*core, _RemoteCaller]
+    return [*CALLER_TYPES, _RemoteCaller]
+
+
+def _local_id(peer: Peer) -> int:
+    """The actor id of a local actor's peer, as the wire names it."""
+    ref = peer.ref
+    if not isinstance(ref, LocalRef):
+        raise TypeError(f"{ref!r} is not a local actor")
+    return ref.id

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ._codec import Codec
-from ._node import FIRST_USER_TYPE_ID
+
+FIRST_USER_TYPE_ID = 1000
+"""Type ids below this are genstatem's own; register yours from here up."""
 
 
 class TypeRegistry:

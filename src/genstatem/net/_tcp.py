@@ -29,7 +29,7 @@ from ._tasks import spawn_system_task
 from ._tcp_options import TcpOptions
 from ._tcp_peers import Connection, Dialer, Peer
 from ._tcp_statistics import Counters, TcpStatistics
-from ._transport import FrameHandler, PeerHandler
+from ._transport import FrameHandler, PeerHandler, ignore_frame, ignore_peer
 
 log = structlog.get_logger("genstatem.net")
 
@@ -69,9 +69,9 @@ class TcpTransport:
         self._requested_port = port
         self._state = "new"
         self._me = Identity("", options.secret, b"")
-        self._on_frame: FrameHandler = _ignore_frame
-        self._on_peer_up: PeerHandler = _ignore_peer
-        self._on_peer_down: PeerHandler = _ignore_peer
+        self._on_frame: FrameHandler = ignore_frame
+        self._on_peer_up: PeerHandler = ignore_peer
+        self._on_peer_down: PeerHandler = ignore_peer
         self._task_group: TaskGroup | None = None
         self._stop_requested: anyio.Event | None = None
         self._finished: anyio.Event | None = None
@@ -611,11 +611,3 @@ def _remote(stream: SocketStream) -> str:
     except Exception:
         return "?"
     return _format((str(address[0]), int(address[1]))) if isinstance(address, tuple) else str(address)
-
-
-def _ignore_frame(peer: str, frame: bytes) -> None:
-    """The frame handler before ``start``."""
-
-
-def _ignore_peer(peer: str) -> None:
-    """The peer handler before ``start``."""

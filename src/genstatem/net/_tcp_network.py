@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .._core import ActorSystem
-from ._codec import Codec
 from ._frames import DEFAULT_MAX_FRAME_SIZE
 from ._node import Node
-from ._registry import default_registry
 from ._tcp import TcpTransport
 
 
@@ -36,8 +34,4 @@ class TcpNetwork:
         if self._attached:
             raise ValueError("a TcpNetwork serves one ActorSystem; make one per system")
         self._attached = True
-        codec = Codec(max_size=self._max_message_size)
-        default_registry.install(codec)
-        node = Node(system, self.transport, codec)
-        await node.start()
-        return node
+        return await Node.join(system, self.transport, max_size=self._max_message_size)

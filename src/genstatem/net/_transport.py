@@ -18,6 +18,16 @@ PeerHandler = Callable[[str], None]
 """``handler(peer_node)``: called when a connection to ``peer_node`` comes up or is lost."""
 
 
+def ignore_frame(peer: str, frame: bytes) -> None:
+    """A :data:`FrameHandler` that drops the frame: a transport's handler before ``start``."""
+    del peer, frame
+
+
+def ignore_peer(peer: str) -> None:
+    """A :data:`PeerHandler` that does nothing: a transport's handler before ``start``."""
+    del peer
+
+
 class Transport(Protocol):
     """One node's endpoint on a network."""
 

@@ -577,7 +577,7 @@ class RaftNode(GenStateMachine):
         )
 
     def state_name(self) -> str:
-        state: str = self._engine.state
+        state: str = self.state
         return state
 
     def _send(self, peer: str, message: Any) -> None:
@@ -601,7 +601,7 @@ class RaftNode(GenStateMachine):
         return self._now() - self.last_leader_contact < self.config.election_timeout[0]
 
     def _now(self) -> float:
-        return self.system.backend.now()
+        return self.system.now()
 
     def _last(self) -> tuple[int, int]:
         """``(last_index, last_term)`` of the log."""

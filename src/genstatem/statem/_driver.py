@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
 import attrs
 
-from .._core import Caller, Process, StartError
+from .._core import Actor, Caller, StartError
 from ._engine import _RUNNING, Engine, Event, Plan
 from ._events import EVENT_TYPES, EventTimeout, GenericTimeout, StateTimeout
 from ._machine import GenStateMachine
@@ -139,7 +139,7 @@ class _Recorder(Engine):
     __slots__ = ("replies", "outcome")
 
     def __init__(self, machine: GenStateMachine, replies: list[tuple[Caller, Any]]) -> None:
-        super().__init__(machine, cast(Process, _NoActor(type(machine).__name__)))
+        super().__init__(machine, cast(Actor, _NoActor(type(machine).__name__)))
         self.replies = replies
         self.outcome = _Outcome(0)
 

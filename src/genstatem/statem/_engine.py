@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.lowlevel
 
-from .._core import SYSTEM, Caller, GetState, Process, StopRequest, TraceEvent
+from .._core import SYSTEM, Actor, Caller, GetState, StopRequest, TraceEvent
 from ._errors import BadReturn
 from ._events import EVENT_TYPES, Enter, EventTimeout, GenericTimeout, StateTimeout
 from ._results import (
@@ -170,7 +170,7 @@ class Engine:
         "_init_plan",
     )
 
-    def __init__(self, machine: GenStateMachine, process: Process) -> None:
+    def __init__(self, machine: GenStateMachine, process: Actor) -> None:
         self.machine = machine
         self.process = process
         # state_functions mode: state name -> the class's handler function
@@ -469,7 +469,7 @@ class Engine:
             self._queue().insert(0, (timer, None))  # after everything already queued
         else:
             fire = functools.partial(self.process.mailbox.put, (timer, None))
-            timer.handle = self.process.system.backend.call_later(action.time, fire)
+            timer.handle = self.process.call_later(action.time, fire)
 
     def _queue(self) -> list[Event]:
         """The queue, as a list of this engine's own (it starts shared and empty)."""
@@ -489,4 +489,4 @@ class Engine:
         self.timers.clear()
 
     def _now(self) -> float:
-        return self.process.system.backend.now()
+        return self.process.now()

@@ -9,12 +9,12 @@ from typing import Any, ClassVar
 
 from .._core import (
     IGNORED,
+    Actor,
     ActorRef,
     ActorSystem,
     InitIgnored,
     InitStopped,
     Monitor,
-    Process,
     TraceEvent,
 )
 from ._engine import Engine
@@ -81,6 +81,11 @@ class GenStateMachine:
         """The system this actor runs in."""
         return self._engine.process.system
 
+    @property
+    def state(self) -> Any:
+        """The current state (read-only: a handler changes it by its result)."""
+        return self._engine.state
+
     # -- links and monitors ------------------------------------------------------
 
     async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
@@ -90,26 +95,19 @@ class GenStateMachine:
         if it traps exits. If its ``init`` fails, :class:`StartError` is raised
         and no exit signal reaches this actor.
         """
-        me = self._engine.process
-        child = me.system.spawn(cls, name=name)
-        child.parent = me
-        me.link(child)
-        return await me.system.run_init(child, arg)
+        return await self._engine.process.start_link(cls, arg, name=name)
 
     def link(self, ref: ActorRef) -> None:
         """Link to ``ref`` both ways; a dead actor sends exit signal ``"noproc"``."""
-        me = self._engine.process
-        me.link(me.system.peer(ref))
+        self._engine.process.link(ref)
 
     def unlink(self, ref: ActorRef) -> None:
         """Remove the link; an ``Exit`` from it still queued is dropped."""
-        me = self._engine.process
-        me.unlink(me.system.peer(ref))
+        self._engine.process.unlink(ref)
 
     def monitor(self, ref: ActorRef) -> Monitor:
         """Watch ``ref``: one ``Info`` event with ``Down(monitor, ref, reason)`` arrives when it exits."""
-        me = self._engine.process
-        return me.monitor(me.system.peer(ref))
+        return self._engine.process.monitor(ref)
 
     def demonitor(self, monitor: Monitor) -> None:
         """Stop watching; no ``Down`` for ``monitor`` arrives after this returns."""
@@ -117,8 +115,8 @@ class GenStateMachine:
 
     # -- the runtime's interface (core.Behaviour) ---------------------------------
 
-    async def actor_init(self, process: Process, arg: Any) -> InitIgnored | InitStopped | None:
-        self._engine = engine = Engine(self, process)
+    async def actor_init(self, actor: Actor, arg: Any) -> InitIgnored | InitStopped | None:
+        self._engine = engine = Engine(self, actor)
         result: Any = self.init(arg)
         if result.__class__ is CoroutineType:
             result = await result
@@ -136,7 +134,7 @@ class GenStateMachine:
         engine = self._engine
         tracer = engine.process.tracer
         if tracer is not None:
-            now = engine.process.system.backend.now()
+            now = engine.process.now()
             tracer(TraceEvent(engine.process.ref, "terminate", engine.state, content=reason, time=now))
         result = self.terminate(reason, engine.state, engine.data)
         if inspect.isawaitable(result):

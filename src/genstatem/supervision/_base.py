@@ -4,139 +4,47 @@ A supervisor is a state machine that traps exits. Its children are started
 with ``start_link``, so it is their parent: an exit signal from it stops
 them even if they trap exits, and if it is killed they go down with it. A
 child's exit arrives as ``Exit(ref, reason)``; the subclass decides what to
-restart. A child the supervisor stops itself gets ``stop_now("shutdown")``
-(so ``terminate("shutdown")`` runs) and is killed once its ``shutdown`` time
-is up, and its ``Exit``, already queued, is dropped by ``unlink``.
+restart. A child the supervisor stops itself gets ``system.exit(child,
+"shutdown")`` (so ``terminate("shutdown")`` runs) and is killed once its
+``shutdown`` time is up, and its ``Exit``, already queued, is dropped by
+``unlink``.
 
-The API functions are ``call``s that the supervisor answers between events;
-an error is sent back wrapped in ``Failed`` and raised in the caller.
+The API functions are ``call``s that the supervisor answers between events
+(``_requests.py``); restarts are counted against the intensity
+(``_intensity.py``).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, ClassVar
 
 import structlog
 
-from .._core import ActorRef, Call, Exit, Process, StartError, call, is_clean_exit
+from .._core import ActorRef, Call, Exit, StartError, is_clean_exit
 from ..statem import GenStateMachine, Init, KeepState, Reply, Stop
+from ._intensity import Intensity
+from ._requests import CountChildren, Request, TryAgain, WhichChildren, request
 from ._spec import ChildCounts, ChildInfo, ChildSpec
 
 log = structlog.get_logger("genstatem.supervision")
 
 
 class Child:
-    """One child as its supervisor knows it: its spec and, while it runs, its process."""
+    """One child as its supervisor knows it: its spec and, while it runs, its ref."""
 
-    __slots__ = ("spec", "process", "restarting")
+    __slots__ = ("spec", "ref", "restarting")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
-        self.process: Process | None = None
+        self.ref: ActorRef | None = None
         # a restart of this child failed: a retry is queued (the child is not running)
         self.restarting = False
-
-    @property
-    def ref(self) -> ActorRef | None:
-        return None if self.process is None else self.process.ref
 
     def info(self) -> ChildInfo:
         return ChildInfo(self.spec.id, self.ref, self.spec.type)
 
     def __repr__(self) -> str:
         return f"<Child {self.spec.id!r} {self.ref!r}>"
-
-
-class Intensity:
-    """The restarts within the last ``period`` seconds, against the ``intensity`` allowed."""
-
-    __slots__ = ("intensity", "period", "_times")
-
-    def __init__(self, intensity: int, period: float) -> None:
-        self.intensity = intensity
-        self.period = period
-        self._times: deque[float] = deque()
-
-    def allow(self, now: float) -> bool:
-        """Count a restart at ``now``; ``False`` when that makes more than ``intensity`` in ``period``."""
-        times = self._times
-        times.append(now)
-        horizon = now - self.period
-        while times[0] < horizon:
-            times.popleft()
-        return len(times) <= self.intensity
-
-
-# -- the requests the API functions send, and the replies ---------------------------------
-
-
-class Request:
-    """Base of the calls the API functions make; anything else is not ours."""
-
-    __slots__ = ()
-
-
-class StartChild(Request):
-    __slots__ = ("spec",)
-
-    def __init__(self, spec: ChildSpec) -> None:
-        self.spec = spec
-
-
-class ChildRequest(Request):
-    """A request about one child: by id, or by ref for a ``DynamicSupervisor``."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: Any) -> None:
-        self.key = key
-
-
-class TerminateChild(ChildRequest):
-    __slots__ = ()
-
-
-class RestartChild(ChildRequest):
-    __slots__ = ()
-
-
-class DeleteChild(ChildRequest):
-    __slots__ = ()
-
-
-class WhichChildren(Request):
-    __slots__ = ()
-
-
-class CountChildren(Request):
-    __slots__ = ()
-
-
-class Failed:
-    """A reply that is an error, to be raised in the caller."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class TryAgain:
-    """Cast to itself after a failed restart, so calls are answered between retries (OTP's try_again_restart)."""
-
-    __slots__ = ("child",)
-
-    def __init__(self, child: Child) -> None:
-        self.child = child
-
-
-async def request(sup: ActorRef | Any, message: Request, timeout: float | None) -> Any:
-    """Send ``message`` to the supervisor ``sup`` (a ref or a name); raise the error it replies with."""
-    reply = await call(sup, message, timeout)
-    if reply.__class__ is Failed:
-        raise reply.error
-    return reply
 
 
 def check_spec(spec: Any) -> ChildSpec:
@@ -150,7 +58,6 @@ class SupervisorBase(GenStateMachine):
 
     trap_exits: ClassVar[bool] = True
 
-    _me: Process
     _restarts: Intensity
     _by_ref: dict[ActorRef, Child]
 
@@ -178,7 +85,6 @@ class SupervisorBase(GenStateMachine):
         return result
 
     def _setup(self, intensity: int, period: float) -> None:
-        self._me = self.system.resolve(self.ref)
         self._restarts = Intensity(intensity, period)
         self._by_ref = {}
 
@@ -259,7 +165,7 @@ class SupervisorBase(GenStateMachine):
             if ref is None:
                 log.info("child ignored", supervisor=repr(self.ref), child_id=repr(child.spec.id))
                 return None
-            child.process = self.system.resolve(ref)
+            child.ref = ref
             self._by_ref[ref] = child
             log.info("child started", supervisor=repr(self.ref), child_id=repr(child.spec.id), child=repr(ref))
             return ref
@@ -273,26 +179,27 @@ class SupervisorBase(GenStateMachine):
 
     async def _stop(self, child: Child) -> None:
         """Stop a running child: ``"shutdown"``, then killed after its shutdown time."""
-        process = child.process
-        if process is None:
+        ref = child.ref
+        if ref is None:
             return
+        system = self.system
         shutdown = child.spec.shutdown
         timer = None
         if shutdown == "brutal_kill":
-            process.kill()
+            system.exit(ref, "kill")
         else:
-            process.stop_now("shutdown")
-            if shutdown is not None and process.alive:
-                timer = self.system.backend.call_later(shutdown, process.kill)
+            system.exit(ref, "shutdown")
+            if shutdown is not None and ref.alive:
+                timer = system.call_later(shutdown, lambda: system.exit(ref, "kill"))
         try:
-            reason = await process.wait_exit()
+            reason = await ref.wait_exit()
         finally:
             if timer is not None:
                 timer.cancel()
         # Forgotten only now: if this wait is cut short (the supervisor is
         # itself being stopped), terminate still finds the child and waits.
         self._forget_process(child)
-        self._me.unlink(process)  # its Exit is already queued: drop it
+        self.unlink(ref)  # its Exit is already queued: drop it
         if reason == "shutdown" or (reason == "killed" and shutdown == "brutal_kill"):
             log.debug("child stopped", supervisor=repr(self.ref), child_id=repr(child.spec.id), reason=repr(reason))
         else:
@@ -300,18 +207,18 @@ class SupervisorBase(GenStateMachine):
                 "child did not stop cleanly",
                 supervisor=repr(self.ref),
                 child_id=repr(child.spec.id),
-                child=repr(process.ref),
+                child=repr(ref),
                 reason=repr(reason),
             )
 
     def _forget_process(self, child: Child) -> None:
-        if child.process is not None:
-            self._by_ref.pop(child.process.ref, None)
-            child.process = None
+        if child.ref is not None:
+            self._by_ref.pop(child.ref, None)
+            child.ref = None
 
     def _allow_restart(self, child: Child) -> bool:
         """Count a restart; ``False`` (and logged) when the intensity is reached."""
-        if self._restarts.allow(self.system.backend.now()):
+        if self._restarts.allow(self.system.now()):
             log.info("child restart", supervisor=repr(self.ref), child_id=repr(child.spec.id))
             return True
         log.error(
@@ -337,7 +244,7 @@ class SupervisorBase(GenStateMachine):
     def _counts(self) -> ChildCounts:
         children = self._children()
         supervisors = sum(1 for child in children if child.spec.type == "supervisor")
-        active = sum(1 for child in children if child.process is not None)
+        active = sum(1 for child in children if child.ref is not None)
         return ChildCounts(len(children), active, supervisors, len(children) - supervisors)
 
 

@@ -6,20 +6,9 @@ from typing import Any
 
 from .._core import ActorRef, StartError, is_clean_exit
 from ..statem import Init
-from ._base import (
-    GIVE_UP,
-    SUPERVISING,
-    Child,
-    Failed,
-    Request,
-    StartChild,
-    SupervisorBase,
-    TerminateChild,
-    check_spec,
-    initial,
-    request,
-)
+from ._base import GIVE_UP, SUPERVISING, Child, SupervisorBase, check_spec, initial
 from ._errors import MaxChildren, NoSuchChild
+from ._requests import Failed, Request, StartChild, TerminateChild, request
 from ._spec import ChildSpec, DynamicSupervisorSpec
 
 

@@ -6,23 +6,18 @@ from typing import Any
 
 from .._core import ActorRef, StartError, is_clean_exit
 from ..statem import Init, Stop
-from ._base import (
-    GIVE_UP,
-    SUPERVISING,
-    Child,
+from ._base import GIVE_UP, SUPERVISING, Child, SupervisorBase, check_spec, initial
+from ._errors import ChildRunning, NoSuchChild
+from ._requests import (
     ChildRequest,
     DeleteChild,
     Failed,
     Request,
     RestartChild,
     StartChild,
-    SupervisorBase,
     TerminateChild,
-    check_spec,
-    initial,
     request,
 )
-from ._errors import ChildRunning, NoSuchChild
 from ._spec import ChildSpec, SupervisorSpec
 
 
@@ -136,8 +131,8 @@ class Supervisor(SupervisorBase):
             if child.spec.restart == "temporary":
                 self._list.remove(child)
             return None
-        if child.process is not None or child.restarting:
-            state = "running" if child.process is not None else "being restarted"
+        if child.ref is not None or child.restarting:
+            state = "running" if child.ref is not None else "being restarted"
             return Failed(ChildRunning(f"child {child.spec.id!r} is {state}"))
         if kind is DeleteChild:
             self._list.remove(child)

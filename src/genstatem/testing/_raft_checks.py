@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, cast
 
-from .._core import NoProcess
+from .._core import behaviour_of
 from ..raft import Entry, LogStore, StateMachine
 from ._simulator import SimRecord, Simulation
 
@@ -170,12 +170,10 @@ class RaftInvariants:
 
         def locate(node: str) -> RaftView | None:
             try:
-                process = sim.system(node).resolve(name)
-            except (LookupError, NoProcess):
+                system = sim.system(node)
+            except LookupError:
                 return None
-            if process.status.value != "running":
-                return None
-            return cast(RaftView, process.behaviour)
+            return cast(RaftView | None, behaviour_of(system, name))
 
         checker = cls(locate)
         for member in members:

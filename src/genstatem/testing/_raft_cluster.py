@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, cast
 
-from .._core import ActorSystem, NoProcess
+from .._core import ActorSystem, behaviour_of
 from ..raft import KVMachine, MemoryStorage, RaftConfig, RaftNode, RaftSpec, StateMachine
 from ._raft_checks import LEADER, RaftInvariants
 from ._simulator import Simulation
@@ -80,12 +80,10 @@ class RaftCluster:
         if member in self.down:
             return None
         try:
-            process = self.sim.system(member).resolve(self.name)
-        except (LookupError, NoProcess):
+            system = self.sim.system(member)
+        except LookupError:
             return None
-        if process.status.value != "running":
-            return None
-        return cast(RaftNode, process.behaviour)
+        return cast(RaftNode | None, behaviour_of(system, self.name))
 
     async def crash(self, member: str) -> None:
         """Crash ``member``: what it did not sync is lost."""

@@ -28,8 +28,8 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
-from .._core import ActorSystem, Process, TraceEvent
-from ..net import Codec, FrameHandler, Node, PeerHandler, default_registry, register
+from .._core import ActorSystem, TraceEvent
+from ..net import Codec, FrameHandler, Node, PeerHandler, ignore_frame, ignore_peer, register
 from ..statem import EventTimeout, GenericTimeout, StateTimeout
 from ._records import MessageRecord
 from ._virtual_time import VirtualTimeEventLoop
@@ -196,8 +196,7 @@ class Simulation:
                 await node.stop.wait()
                 if node.crashed:
                     for ref in reversed(system.actors()):
-                        process: Process = system.resolve(ref)
-                        process.kill()
+                        system.exit(ref, "kill")
                     for ref in system.actors():
                         await ref.wait_exit()
         finally:
@@ -383,11 +382,9 @@ class _SimNetwork:
         self.simulation = simulation
 
     async def attach(self, system: ActorSystem) -> Node:
-        codec = Codec()
-        default_registry.install(codec)
-        transport = _SimTransport(self.simulation, codec)
-        node = Node(system, transport, codec)
-        await node.start()
+        transport = _SimTransport(self.simulation)
+        node = await Node.join(system, transport)
+        transport.codec = node.codec  # before any frame arrives: deliveries are later loop callbacks
         sim_node = self.simulation._nodes.get(system.node)
         if sim_node is not None:
             sim_node.transport = transport
@@ -397,15 +394,15 @@ class _SimNetwork:
 class _SimTransport:
     """One node's end of the simulated network (the ``Transport`` protocol)."""
 
-    def __init__(self, simulation: Simulation, codec: Codec) -> None:
+    def __init__(self, simulation: Simulation) -> None:
         self.simulation = simulation
-        self.codec = codec
+        self.codec = Codec()  # replaced by the node's own once it has joined
         self.node = ""
         self.crashed = False
         self.connected: dict[str, None] = {}
-        self.on_frame: FrameHandler = _ignore_frame
-        self.on_peer_up: PeerHandler = _ignore_peer
-        self.on_peer_down: PeerHandler = _ignore_peer
+        self.on_frame: FrameHandler = ignore_frame
+        self.on_peer_up: PeerHandler = ignore_peer
+        self.on_peer_down: PeerHandler = ignore_peer
 
     async def start(
         self, node: str, on_frame: FrameHandler, on_peer_up: PeerHandler, on_peer_down: PeerHandler
@@ -435,11 +432,3 @@ def _running_loop() -> Any:
     import asyncio
 
     return asyncio.get_running_loop()
-
-
-def _ignore_frame(peer: str, frame: bytes) -> None:
-    del peer, frame
-
-
-def _ignore_peer(peer: str) -> None:
-    del peer
