@@ -11,6 +11,7 @@ from ._api import send as send
 from ._api import stop as stop
 from ._api import whereis as whereis
 from ._backend import Caller as Caller
+from ._context import current_process as current_process
 from ._context import current_system as current_system
 from ._context import get_system as get_system
 from ._distribution import Distribution as Distribution
@@ -18,9 +19,11 @@ from ._distribution import Network as Network
 from ._errors import ActorError as ActorError
 from ._errors import ActorExited as ActorExited
 from ._errors import AlreadyStarted as AlreadyStarted
+from ._errors import CallingSelf as CallingSelf
 from ._errors import CallTimeout as CallTimeout
 from ._errors import NoProcess as NoProcess
 from ._errors import StartError as StartError
+from ._errors import call_timed_out as call_timed_out
 from ._errors import is_clean_exit as is_clean_exit
 from ._messages import CAST as CAST
 from ._messages import INFO as INFO

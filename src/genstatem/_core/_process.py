@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from ._backend import Caller, CancelScope, Mailbox
+from ._context import current_process
 from ._errors import ActorExited, StartError, is_clean_exit
 from ._messages import INFO, Down, Exit, Monitor
 from ._ref import ActorRef
@@ -178,6 +179,7 @@ class Process:
         One cancel scope covers init and run: an exit signal cancels whichever
         is under way (a scope costs memory, and an idle actor keeps its own).
         """
+        current_process.set(self)  # this task's own context: a call to oneself is caught
         try:
             outcome: Any = None
             reason: Any = None
@@ -228,7 +230,15 @@ class Process:
         if outcome is IGNORED:
             started.resolve(None)
         else:
-            started.fail(StartError(reason))
+            started.fail(self._start_error(reason))
+
+    def _start_error(self, reason: Any) -> StartError:
+        """The ``StartError`` of a failed ``init``; an exception is its cause, and logged as a crash report."""
+        error = StartError(reason)
+        if isinstance(reason, BaseException):
+            error.__cause__ = reason
+            log.error("actor failed to start", actor=repr(self.ref), reason=repr(reason), exc_info=reason)
+        return error
 
     async def _terminate(self, reason: Any, crashed: bool) -> None:
         self.status = Status.TERMINATING

@@ -26,11 +26,13 @@ from .._core import (
     ActorSystem,
     Call,
     Caller,
+    CallTimeout,
     GetState,
     Monitor,
     NoProcess,
     Process,
     StopRequest,
+    call_timed_out,
 )
 from ._codec import Codec, DecodeError
 from ._transport import Transport
@@ -118,9 +120,12 @@ class RemoteRef(ActorRef):
         self._node.send(SendMsg(self._address, True, msg))
 
     async def call(self, request: Any, timeout: float | None = 5.0) -> Any:
-        return await self._node.request(
-            self._address, lambda call_id: CallMsg(self._address, request, call_id), timeout
-        )
+        try:
+            return await self._node.request(
+                self._address, lambda call_id: CallMsg(self._address, request, call_id), timeout
+            )
+        except CallTimeout:
+            raise call_timed_out(self, request, timeout) from None
 
     async def stop(self, reason: Any = "normal", timeout: float | None = None) -> None:
         try:

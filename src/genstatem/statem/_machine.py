@@ -59,6 +59,11 @@ class GenStateMachine:
 
     async def init(self, arg: Any) -> Init | Ignore | Stop:
         """Return the initial ``Init(state, data, actions)``; by default ``arg`` is ``(state, data)``."""
+        if not (isinstance(arg, tuple | list) and len(arg) == 2):
+            raise TypeError(
+                f"{type(self).__name__} has no init of its own, and the default init takes (state, data): "
+                f"it was started with {arg!r}; pass start({type(self).__name__}, (state, data)) or define init"
+            )
         state, data = arg
         return Init(state, data)
 
