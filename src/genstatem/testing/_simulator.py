@@ -260,7 +260,7 @@ class Simulation:
                         self._blocked[(a, b)] = None
                         if not one_way:
                             self._blocked[(b, a)] = None
-                            self.disconnect(a, b)
+                            self._cut(a, b)
                 if one_way:
                     return
 
@@ -270,7 +270,15 @@ class Simulation:
         self._blocked.clear()
 
     def disconnect(self, a: str, b: str) -> None:
-        """Drop the connection between ``a`` and ``b``: in-flight messages are lost, both see it."""
+        """Drop the connection between ``a`` and ``b``: in-flight messages are lost, both see it.
+
+        Recorded in the trace as a ``"network"`` record, like every fault.
+        """
+        self._record("network", a, "disconnect", b)
+        self._cut(a, b)
+
+    def _cut(self, a: str, b: str) -> None:
+        """Drop the connection between ``a`` and ``b`` as part of a fault already recorded."""
         pair = (min(a, b), max(a, b))
         self._epochs[pair] = self._epochs.get(pair, 0) + 1
         for here, there in ((a, b), (b, a)):
@@ -289,7 +297,7 @@ class Simulation:
             del self._endpoints[endpoint.node]
         for other in list(self._endpoints.values()):
             if endpoint.node in other.connected:
-                self.disconnect(other.node, endpoint.node)
+                self._cut(other.node, endpoint.node)
 
     def _route(self, sender: _SimTransport, receiver: str, frame: bytes) -> None:
         target = self._endpoints.get(receiver)
