@@ -44,5 +44,6 @@ from ._process import Peer as Peer
 from ._process import Process as Process
 from ._ref import ActorRef as ActorRef
 from ._system import ActorSystem as ActorSystem
+from ._system import NeverIgnores as NeverIgnores
 from ._trace import TraceEvent as TraceEvent
 from ._trace import Tracer as Tracer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from types import CoroutineType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from .._core import (
     IGNORED,
@@ -14,6 +14,7 @@ from .._core import (
     InitIgnored,
     InitStopped,
     Monitor,
+    NeverIgnores,
     Process,
     TraceEvent,
 )
@@ -87,6 +88,12 @@ class GenStateMachine:
         return self._engine.process.system
 
     # -- links and monitors ------------------------------------------------------
+
+    @overload
+    async def start_link(self, cls: type[NeverIgnores], arg: Any = None, *, name: Any = None) -> ActorRef: ...
+
+    @overload
+    async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None: ...
 
     async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
         """Start an actor linked to this one, with no moment where it runs unlinked.
