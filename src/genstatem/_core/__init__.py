@@ -25,6 +25,7 @@ from ._errors import NoProcess as NoProcess
 from ._errors import StartError as StartError
 from ._errors import call_timed_out as call_timed_out
 from ._errors import is_clean_exit as is_clean_exit
+from ._log import get_logger as get_logger
 from ._messages import CAST as CAST
 from ._messages import INFO as INFO
 from ._messages import SYSTEM as SYSTEM

@@ -16,11 +16,10 @@ import enum
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import structlog
-
 from ._backend import Caller, CancelScope, Mailbox
 from ._context import current_process
 from ._errors import ActorExited, StartError, is_clean_exit
+from ._log import get_logger
 from ._messages import INFO, Down, Exit, Monitor
 from ._ref import ActorRef
 
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from ._system import ActorSystem
     from ._trace import TraceEvent
 
-log = structlog.get_logger("genstatem")
+log = get_logger("genstatem")
 
 
 class InitIgnored:

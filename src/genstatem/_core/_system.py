@@ -9,18 +9,18 @@ from types import TracebackType
 from typing import Any, Protocol, overload
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 
 from ._backend import Backend, current_backend
 from ._context import current_system
 from ._distribution import Distribution, Network
 from ._errors import AlreadyStarted, CallTimeout, NoProcess
+from ._log import get_logger
 from ._process import Behaviour, Peer, Process
 from ._ref import ActorRef
 from ._trace import Tracer
 
-log = structlog.get_logger("genstatem")
+log = get_logger("genstatem")
 
 
 class _Started(Protocol):

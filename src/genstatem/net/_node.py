@@ -15,8 +15,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import structlog
-
 from .._core import (
     CAST,
     INFO,
@@ -33,6 +31,7 @@ from .._core import (
     Process,
     StopRequest,
     call_timed_out,
+    get_logger,
 )
 from ._codec import Codec, DecodeError
 from ._transport import Transport
@@ -54,7 +53,7 @@ from ._wire import (
     UnlinkMsg,
 )
 
-log = structlog.get_logger("genstatem.net")
+log = get_logger("genstatem.net")
 
 FIRST_USER_TYPE_ID = 1000
 """Type ids below this are genstatem's own; register yours from here up."""

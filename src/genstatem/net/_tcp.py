@@ -37,14 +37,14 @@ from typing import Any, Final, NoReturn
 
 import anyio
 import attrs
-import structlog
 from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream, TaskGroup
 from anyio.streams.tls import TLSStream
 
+from .._core import get_logger
 from ._frames import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, FrameError, encode_frame
 from ._transport import FrameHandler, PeerHandler
 
-log = structlog.get_logger("genstatem.net")
+log = get_logger("genstatem.net")
 
 PeerAddresses = Mapping[str, tuple[str, int]] | Callable[[str], tuple[str, int] | None]
 """Where each node listens: a mapping, or a function returning ``None`` for an unknown node."""

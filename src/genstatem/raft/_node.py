@@ -25,9 +25,8 @@ from typing import Any
 
 import attrs
 import msgpack  # type: ignore[import-untyped]
-import structlog
 
-from .._core import Call, Caller, Cast, reply
+from .._core import Call, Caller, Cast, get_logger, reply
 from ..statem import (
     Enter,
     GenericTimeout,
@@ -61,7 +60,7 @@ from ._rpc import (
 from ._state_machine import StateMachine
 from ._storage import LogStore, MemoryStorage, Snapshot, SnapshotStore, TermStore
 
-log = structlog.get_logger("genstatem.raft")
+log = get_logger("genstatem.raft")
 
 FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER = "follower", "pre_candidate", "candidate", "leader"
 

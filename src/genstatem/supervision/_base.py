@@ -17,13 +17,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, ClassVar
 
-import structlog
-
-from .._core import ActorRef, Call, Exit, Process, StartError, call, is_clean_exit
+from .._core import ActorRef, Call, Exit, Process, StartError, call, get_logger, is_clean_exit
 from ..statem import GenStateMachine, Init, KeepState, Reply, Stop
 from ._spec import ChildCounts, ChildInfo, ChildSpec
 
-log = structlog.get_logger("genstatem.supervision")
+log = get_logger("genstatem.supervision")
 
 
 class Child:
