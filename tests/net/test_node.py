@@ -388,3 +388,36 @@ async def test_a_remote_ref_by_name_follows_the_name_and_one_by_id_stays_dead() 
         await b.start(Agent, None, name="agent")
         _, request, _ = await by_name.call("again")
         assert request == "again"
+
+
+class Unencodable(gs.GenStateMachine):
+    """Answers every call with something that is not data, in the way the call names."""
+
+    async def init(self, arg: Any) -> gs.Init:
+        return gs.Init("up", None)
+
+    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        match event_type, content:
+            case gs.Call(caller), "action":
+                return gs.KeepState(actions=gs.Reply(caller, object()))
+            case gs.Call(caller), "gs.reply":
+                gs.reply(caller, anyio.Lock())
+                return None
+            case gs.Call(caller), "stop":
+                return gs.Stop("done", replies=gs.Reply(caller, object()))
+        return None
+
+
+@pytest.mark.parametrize("how", ["action", "gs.reply", "stop"])
+async def test_an_unencodable_reply_across_nodes_fails_the_caller_at_once(how: str) -> None:
+    """A reply the wire cannot carry fails the remote caller at once (ActorExited with the EncodeError); no hang."""
+    async with two_nodes() as (_, a, b):
+        local = await b.start(Unencodable, name="u")
+        ref = a.remote("b", "u")
+        with anyio.fail_after(5), pytest.raises(gs.ActorExited) as exited:
+            await ref.call(how, timeout=None)
+        assert isinstance(exited.value.reason, RemoteError)
+        assert exited.value.reason.type == "EncodeError"
+        assert "cannot encode" in exited.value.reason.message
+        reason = await local.wait_exit()
+        assert isinstance(reason, EncodeError)

@@ -11,6 +11,7 @@ it fails, as in Erlang.
 from __future__ import annotations
 
 import itertools
+import reprlib
 import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -33,7 +34,7 @@ from .._core import (
     call_timed_out,
     get_logger,
 )
-from ._codec import Codec, DecodeError
+from ._codec import Codec, DecodeError, EncodeError
 from ._transport import Transport
 from ._wire import (
     WIRE_MESSAGES,
@@ -68,6 +69,17 @@ def wire_reason(reason: Any) -> Any:
     if isinstance(reason, BaseException):
         return RemoteError(type(reason).__qualname__, str(reason))
     return reason
+
+
+def _describe(value: Any) -> str:
+    try:
+        return _SHORT.repr(value)
+    except Exception as exc:  # a broken __repr__ must not stop the caller from hearing of the exit
+        return f"<unrepresentable: {type(exc).__name__}>"
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
 class RemoteRef(ActorRef):
@@ -148,23 +160,41 @@ class RemoteRef(ActorRef):
 class _RemoteCaller(Caller):
     """The reply handle of a call that came from another node: answers go back over the wire."""
 
-    __slots__ = ("_call_id", "_done", "_node", "_peer", "_process")
+    __slots__ = ("_call_id", "_done", "_exit_waiter", "_node", "_peer", "_process")
 
-    def __init__(self, node: Node, peer: str, call_id: int, process: Process | None) -> None:
+    def __init__(
+        self, node: Node, peer: str, call_id: int, process: Process | None, *, exit_waiter: bool = False
+    ) -> None:
         self._node = node
         self._peer = peer
         self._call_id = call_id
         self._process = process
+        self._exit_waiter = exit_waiter  # answered with an exit reason, from the runtime's own exit path
         self._done = False
 
     def resolve(self, value: Any) -> None:
-        if not self._finish():
-            self._node.send_to(self._peer, ReplyMsg(self._call_id, value))
+        """Send the reply; one the wire cannot carry fails the caller at once, then raises at the replier.
+
+        The caller hears ``ActorExited`` carrying the ``EncodeError``, and the
+        replying actor crashes with it, as it would on any unencodable send.
+        """
+        if self._finish():
+            return
+        try:
+            self._node.send_to(self._peer, ReplyMsg(self._call_id, wire_reason(value) if self._exit_waiter else value))
+        except EncodeError as exc:
+            self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(exc)))
+            if not self._exit_waiter:
+                raise
 
     def fail(self, error: BaseException) -> None:
         if not self._finish():
             reason = error.reason if isinstance(error, ActorExited) else error
-            self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(reason)))
+            try:
+                self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(reason)))
+            except EncodeError:  # an exit reason that is not data: say what it was
+                described = RemoteError(type(reason).__qualname__, _describe(reason))
+                self._node.send_to(self._peer, FailMsg(self._call_id, "exited", described))
 
     def _finish(self) -> bool:
         done, self._done = self._done, True
@@ -455,7 +485,7 @@ class Node:
             return
         if process.exit_waiters is None:
             process.exit_waiters = []
-        process.exit_waiters.append(_RemoteCaller(self, peer, message.call_id, None))
+        process.exit_waiters.append(_RemoteCaller(self, peer, message.call_id, None, exit_waiter=True))
         process.mailbox.put((SYSTEM, StopRequest(message.reason)))
 
     def _on_reply(self, peer: str, message: ReplyMsg) -> None:
