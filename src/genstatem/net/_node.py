@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import reprlib
+import secrets
 import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -229,7 +230,7 @@ class _RemotePeer:
 
     def exit_signal(self, sender: Any, reason: Any, *, linked: bool = True) -> None:
         self.linked.pop(sender, None)
-        from_address = Address(self.node.name, sender.id, sender.name)
+        from_address = Address(self.node.name, sender.id, sender.name, self.node.creation)
         self.node.send_to(self.address.node, ExitMsg(from_address, self.address, wire_reason(reason), linked))
 
     def accept_monitor(self, monitor: Monitor, watcher: Any) -> bool:
@@ -263,7 +264,7 @@ class _RemoteWatcher:
 
     def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
         self.node.forget_watcher(self.peer, self.monitor_id)
-        address = Address(self.node.name, self.target.id, self.target.name)
+        address = Address(self.node.name, self.target.id, self.target.name, self.node.creation)
         self.node.send_to(self.peer, DownMsg(self.monitor_id, address, wire_reason(reason)))
 
     def accept_link(self, other: Any) -> bool:
@@ -286,9 +287,13 @@ class Node:
     """Runs the distribution protocol for one ``ActorSystem`` over a transport.
 
     It is the system's ``Distribution``: built by a network's ``attach``.
+
+    Args:
+        creation: this incarnation's number, carried in every ref by id; by
+            default random, so a node restarted in a new OS process differs.
     """
 
-    def __init__(self, system: ActorSystem, transport: Transport, codec: Codec) -> None:
+    def __init__(self, system: ActorSystem, transport: Transport, codec: Codec, *, creation: int | None = None) -> None:
         self.system = system
         self.name: str = system.node
         self.transport = transport
@@ -302,6 +307,14 @@ class Node:
         self._watchers: dict[tuple[str, int], tuple[Process, Monitor]] = {}
         self._exit_waiters: dict[int, tuple[str, Caller]] = {}
         self._known_dead: set[Address] = set()
+        # This incarnation of the node, carried in every ref by id it hands out.
+        self.creation: int = secrets.randbits(32) if creation is None else creation
+        # The local refs sent to other nodes, so one that comes home is the same ref, even once its actor is gone.
+        self._sent_refs: weakref.WeakValueDictionary[int, ActorRef] = weakref.WeakValueDictionary()
+        # Nodes whose connection was lost and not made again; of those, the ones a connect to failed since.
+        self._down: set[str] = set()
+        self._unreachable: set[str] = set()
+        self._checking_down: set[str] = set()
         self._register_codec()
 
     # -- set-up ------------------------------------------------------------------
@@ -348,17 +361,32 @@ class Node:
     def _encode_ref(self, ref: ActorRef) -> Any:
         if isinstance(ref, RemoteRef):
             address = ref._address
-            return [address.node, address.pid, address.name]
+            return [address.node, address.pid, address.name, address.creation]
         process = self.system.resolve(ref)
-        return [self.name, process.id, process.name]
+        self._sent_refs[process.id] = process.ref
+        return [self.name, process.id, process.name, self.creation]
 
     def _decode_ref(self, data: Any) -> ActorRef:
-        node, pid, name = data
+        node, pid, name, creation = data
         if node == self.name and pid is not None:
-            process = self.system.process_by_id(pid)
-            if process is not None:
-                return process.ref
-        return RemoteRef(self, Address(node, pid, name))
+            if creation == self.creation:
+                return self._home_ref(pid, name)
+            dead = Address(node, pid, name, creation)  # an actor of an earlier incarnation of this node
+            self._known_dead.add(dead)
+            return RemoteRef(self, dead)
+        return RemoteRef(self, Address(node, pid, name, creation))
+
+    def _home_ref(self, pid: int, name: Any) -> ActorRef:
+        """A ref to a local actor by id, come home: the very ref sent out, alive or not."""
+        process = self.system.process_by_id(pid)
+        if process is not None:
+            return process.ref
+        sent = self._sent_refs.get(pid)
+        if sent is not None:
+            return sent
+        gone = Address(self.name, pid, name, self.creation)  # its ref is held nowhere here: no ref to be equal to
+        self._known_dead.add(gone)
+        return RemoteRef(self, gone)
 
     def _encode_caller(self, caller: Caller) -> Any:
         if isinstance(caller, _RemoteCaller):
@@ -391,8 +419,11 @@ class Node:
         frame = self.codec.encode(message)
         if node == self.name:
             self.on_frame(node, frame)
-        elif not self.transport.send(node, frame):
+            return
+        if not self.transport.send(node, frame):
             log.warning("send buffer full; message dropped", peer=node, message=type(message).__name__)
+        if node in self._unreachable:
+            self.on_connect_failed(node)  # the last connect failed: so does this send, unless one is made now
 
     async def request(self, address: Address, build: Callable[[int], Any], timeout: float | None) -> Any:
         """Send a message that expects an answer, and wait for it."""
@@ -450,6 +481,8 @@ class Node:
     def _target(self, address: Address) -> Process | None:
         if address.node != self.name:
             return None
+        if address.creation is not None and address.creation != self.creation:
+            return None  # an actor of an earlier incarnation of this node: gone, whoever has its id now
         if address.pid is not None:
             return self.system.process_by_id(address.pid)
         ref = self.system.whereis(address.name)
@@ -586,11 +619,37 @@ class Node:
     # -- connections ---------------------------------------------------------------
 
     def on_peer_up(self, peer: str) -> None:
+        self._down.discard(peer)
+        self._unreachable.discard(peer)
         log.info("node connected", node=self.name, peer=peer)
 
     def on_peer_down(self, peer: str) -> None:
         """The connection to ``peer`` is lost: everything across it fires ``"noconnection"``."""
         log.warning("node connection lost", node=self.name, peer=peer)
+        self._down.add(peer)
+        self._noconnection(peer)
+
+    def on_connect_failed(self, peer: str) -> None:
+        """A transport's attempt to connect to ``peer`` failed (TCP: it redials in the background).
+
+        For a node whose connection was lost, that is the answer to whatever
+        waits on it: calls, monitors and links made since fail with
+        ``"noconnection"`` now, as on the other networks and in Erlang,
+        rather than waiting out their timeouts while the transport redials.
+        """
+        if peer in self._down and peer not in self._checking_down:
+            self._checking_down.add(peer)
+            self.system.backend.call_later(0, lambda: self._still_down(peer))
+
+    def _still_down(self, peer: str) -> None:
+        """Fail what waits on ``peer`` if no connection was made since; later sends check again."""
+        self._checking_down.discard(peer)
+        if peer in self._down:
+            self._unreachable.add(peer)
+            self._noconnection(peer)
+
+    def _noconnection(self, peer: str) -> None:
+        """Fire ``"noconnection"`` on every call, monitor and link across to ``peer``."""
         lost = ActorExited("noconnection")
         for call_id, (node, caller) in list(self._pending.items()):
             if node == peer:

@@ -301,6 +301,8 @@ class TcpTransport:
         self._on_frame: FrameHandler = _ignore_frame
         self._on_peer_up: PeerHandler = _ignore_peer
         self._on_peer_down: PeerHandler = _ignore_peer
+        self.on_connect_failed: PeerHandler = _ignore_peer
+        """Called with the peer's name when an attempt to connect to it fails (it is retried)."""
         self._task_group: TaskGroup | None = None
         self._stop_requested: anyio.Event | None = None
         self._finished: anyio.Event | None = None
@@ -788,6 +790,8 @@ class TcpTransport:
                     if result is not None:
                         await self._run_connection(*result)
                         return
+                    if state.connection is None:
+                        self._call_peer_handler(self.on_connect_failed, state.name)
                     delay = state.backoff
                     state.backoff = min(delay * 2, self._reconnect_max)
                     await anyio.sleep(delay * random.uniform(0.5, 1.0))

@@ -39,5 +39,6 @@ class TcpNetwork:
         codec = Codec(max_size=self._max_message_size)
         default_registry.install(codec)
         node = Node(system, self.transport, codec)
+        self.transport.on_connect_failed = node.on_connect_failed
         await node.start()
         return node

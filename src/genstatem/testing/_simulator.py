@@ -112,10 +112,16 @@ class Simulation:
         self._blocked: dict[tuple[str, str], None] = {}
         self._epochs: dict[tuple[str, str], int] = {}
         self._last_delivery: dict[tuple[str, str], float] = {}
+        self._creations: dict[str, int] = {}
         self._task_group: TaskGroup | None = None
         self._observers: list[Callable[[SimRecord], None]] = []
         self.failure: Exception | None = None
         self._failed: anyio.Event | None = None
+
+    def _next_creation(self, node: str) -> int:
+        """The incarnation number of ``node`` starting now: counted, not drawn, so runs replay alike."""
+        self._creations[node] = self._creations.get(node, 0) + 1
+        return self._creations[node]
 
     def observe(self, observer: Callable[[SimRecord], None]) -> None:
         """Call ``observer(record)`` after every step of the run (each trace record).
@@ -394,7 +400,7 @@ class _SimNetwork:
         codec = Codec()
         default_registry.install(codec)
         transport = _SimTransport(self.simulation, codec)
-        node = Node(system, transport, codec)
+        node = Node(system, transport, codec, creation=self.simulation._next_creation(system.node))
         await node.start()
         sim_node = self.simulation._nodes.get(system.node)
         if sim_node is not None:
