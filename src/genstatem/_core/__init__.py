@@ -11,7 +11,6 @@ from ._api import send as send
 from ._api import stop as stop
 from ._api import whereis as whereis
 from ._backend import Caller as Caller
-from ._context import current_process as current_process
 from ._context import current_system as current_system
 from ._context import get_system as get_system
 from ._distribution import Distribution as Distribution

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._backend import Caller, CancelScope, Mailbox
-from ._context import current_process
+from ._context import current_task
 from ._errors import ActorExited, StartError, is_clean_exit
 from ._log import get_logger
 from ._messages import INFO, Down, Exit, Monitor
@@ -133,6 +133,7 @@ class Process:
         "exit_waiters",
         "exit_pending",
         "tracer",
+        "task",
         "_scope",
         "_exit_request",
         "_killed",
@@ -156,6 +157,7 @@ class Process:
         self.monitoring: dict[Monitor, Peer] | None = None
         self.exit_waiters: list[Caller] | None = None
         self.tracer: Callable[[TraceEvent], None] | None = system.tracer
+        self.task: object = None  # the actor's task while it runs
         self._scope: CancelScope | None = None
         self._exit_request: Any = _NO_EXIT
         self._killed = False
@@ -178,7 +180,7 @@ class Process:
         One cancel scope covers init and run: an exit signal cancels whichever
         is under way (a scope costs memory, and an idle actor keeps its own).
         """
-        current_process.set(self)  # this task's own context: a call to oneself is caught
+        self.task = current_task()  # so that a call to oneself is caught
         try:
             outcome: Any = None
             reason: Any = None
@@ -303,6 +305,7 @@ class Process:
 
     def _finish(self, reason: Any, *, spare: Peer | None = None) -> None:
         self.status = Status.DEAD
+        self.task = None
         self.exit_reason = reason
         self.system._forget(self)
         if self.callers:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._context import current_process
+from ._context import current_task
 from ._errors import CallingSelf, CallTimeout, NoProcess, call_timed_out
 from ._messages import CAST, INFO, SYSTEM, Call, GetState, StopRequest
 from ._trace import Tracer, log_trace
@@ -75,7 +75,7 @@ class ActorRef:
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
-        if current_process.get() is process:
+        if process.task is not None and process.task is current_task():
             raise _calling_self(self, "call")
         caller = process.system.backend.new_caller()
         callers = process.callers
@@ -99,7 +99,7 @@ class ActorRef:
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
-        if current_process.get() is process:
+        if process.task is not None and process.task is current_task():
             raise _calling_self(self, "stop")
         process.mailbox.put((SYSTEM, StopRequest(reason)))
         if timeout is None:
@@ -115,7 +115,7 @@ class ActorRef:
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
-        if current_process.get() is process:
+        if process.task is not None and process.task is current_task():
             raise _calling_self(self, "get_state")
         caller = process.system.backend.new_caller()
         process.callers[caller] = None
