@@ -11,6 +11,7 @@ from ._core import ActorSystem as ActorSystem
 from ._core import AlreadyStarted as AlreadyStarted
 from ._core import Call as Call
 from ._core import Caller as Caller
+from ._core import CallingSelf as CallingSelf
 from ._core import CallTimeout as CallTimeout
 from ._core import Cast as Cast
 from ._core import Down as Down
@@ -64,6 +65,7 @@ __all__ = [
     "BadReturn",
     "Call",
     "CallTimeout",
+    "CallingSelf",
     "Caller",
     "Cast",
     "ChildCounts",

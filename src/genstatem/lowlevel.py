@@ -35,6 +35,7 @@ from ._core import InitIgnored as InitIgnored
 from ._core import InitStopped as InitStopped
 from ._core import LocalRef as LocalRef
 from ._core import Mailbox as Mailbox
+from ._core import NeverIgnores as NeverIgnores
 from ._core import Network as Network
 from ._core import Peer as Peer
 from ._core import StopRequest as StopRequest
@@ -42,12 +43,14 @@ from ._core import SystemMessage as SystemMessage
 from ._core import TimerHandle as TimerHandle
 from ._core import Tracer as Tracer
 from ._core import behaviour_of as behaviour_of
+from ._core import call_timed_out as call_timed_out
 from ._core import current_system as current_system
 from ._core import deliver_call as deliver_call
 from ._core import deliver_state_request as deliver_state_request
 from ._core import deliver_stop as deliver_stop
 from ._core import find_actor as find_actor
 from ._core import forget_caller as forget_caller
+from ._core import get_logger as get_logger
 from ._core import get_system as get_system
 from ._core import is_clean_exit as is_clean_exit
 from ._core import new_caller as new_caller
@@ -67,6 +70,7 @@ __all__ = [
     "InitStopped",
     "LocalRef",
     "Mailbox",
+    "NeverIgnores",
     "Network",
     "Peer",
     "StopRequest",
@@ -74,12 +78,14 @@ __all__ = [
     "TimerHandle",
     "Tracer",
     "behaviour_of",
+    "call_timed_out",
     "current_system",
     "deliver_call",
     "deliver_state_request",
     "deliver_stop",
     "find_actor",
     "forget_caller",
+    "get_logger",
     "get_system",
     "is_clean_exit",
     "new_caller",

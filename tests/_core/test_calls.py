@@ -263,3 +263,56 @@ async def test_ref_repr_names_class_and_registered_name() -> None:
         assert "Echo" in repr(ref)
         assert "'door'" in repr(ref)
         assert {ref: 1}[system.whereis("door")] == 1
+
+
+class SelfCaller(gs.GenStateMachine):
+    """On a cast, uses call, stop or get_state on itself (by ref or by name) and replies what happened."""
+
+    async def init(self, arg: Any) -> gs.Init:
+        return gs.Init("ready", None)
+
+    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        match event_type, content:
+            case gs.Call(caller), str(how):
+                try:
+                    if how == "call":
+                        await self.ref.call("hello", timeout=None)
+                    elif how == "call by name":
+                        await gs.call("me", "hello", timeout=None)
+                    elif how == "stop":
+                        await self.ref.stop()
+                    else:
+                        await self.ref.get_state()
+                except gs.CallingSelf as exc:
+                    return gs.KeepState(actions=gs.Reply(caller, str(exc)))
+        return None
+
+
+@pytest.mark.parametrize("how", ["call", "call by name", "stop", "get_state"])
+async def test_an_actor_calling_itself_fails_at_once(how: str) -> None:
+    """call, stop or get_state on oneself raise CallingSelf at once, not a deadlock until the timeout."""
+    async with gs.ActorSystem() as system:
+        ref = await system.start(SelfCaller, name="me")
+        assert ref is not None
+        with anyio.fail_after(10):
+            message = await ref.call(how, timeout=None)
+        assert "calling_self" in message
+        assert "SelfCaller" in message
+        assert ref.alive
+
+
+async def test_a_call_timeout_names_the_actor_the_request_and_the_likely_cause() -> None:
+    """CallTimeout says which actor, the (shortened) request, the timeout, and that the handler may not reply."""
+    async with gs.ActorSystem() as system:
+        ref = await system.start(SelfCaller, name="deaf")
+        assert ref is not None
+        with pytest.raises(gs.CallTimeout) as timed_out:
+            await ref.call(("typo", "x" * 500), timeout=0.05)
+        message = str(timed_out.value)
+        assert "SelfCaller" in message
+        assert "'deaf'" in message
+        assert "0.05s" in message
+        assert "('typo', 'xxx" in message
+        assert "x" * 200 not in message
+        assert "did not reply" in message
+        assert isinstance(timed_out.value, TimeoutError)

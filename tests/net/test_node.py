@@ -13,7 +13,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 import genstatem as gs
-from genstatem.net import EncodeError, MemoryNetwork, RemoteError, RemoteRef
+from genstatem.net import EncodeError, MemoryNetwork, RemoteError, RemoteRef, TcpNetwork
 
 pytestmark = pytest.mark.anyio
 
@@ -388,3 +388,132 @@ async def test_a_remote_ref_by_name_follows_the_name_and_one_by_id_stays_dead() 
         await b.start(Agent, None, name="agent")
         _, request, _ = await by_name.call("again")
         assert request == "again"
+
+
+class Unencodable(gs.GenStateMachine):
+    """Answers every call with something that is not data, in the way the call names."""
+
+    async def init(self, arg: Any) -> gs.Init:
+        return gs.Init("up", None)
+
+    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        match event_type, content:
+            case gs.Call(caller), "action":
+                return gs.KeepState(actions=gs.Reply(caller, object()))
+            case gs.Call(caller), "gs.reply":
+                gs.reply(caller, anyio.Lock())
+                return None
+            case gs.Call(caller), "stop":
+                return gs.Stop("done", replies=gs.Reply(caller, object()))
+        return None
+
+
+@pytest.mark.parametrize("how", ["action", "gs.reply", "stop"])
+async def test_an_unencodable_reply_across_nodes_fails_the_caller_at_once(how: str) -> None:
+    """A reply the wire cannot carry fails the remote caller at once (ActorExited with the EncodeError); no hang."""
+    async with two_nodes() as (_, a, b):
+        local = await b.start(Unencodable, name="u")
+        ref = a.remote("b", "u")
+        with anyio.fail_after(5), pytest.raises(gs.ActorExited) as exited:
+            await ref.call(how, timeout=None)
+        assert isinstance(exited.value.reason, RemoteError)
+        assert exited.value.reason.type == "EncodeError"
+        assert "cannot encode" in exited.value.reason.message
+        reason = await local.wait_exit()
+        assert isinstance(reason, EncodeError)
+
+
+async def test_a_ref_to_a_local_actor_that_exited_comes_home_as_the_same_ref() -> None:
+    """A local ref sent to another node and back is the very ref again, even once its actor is gone."""
+    async with two_nodes() as (_, a, b):
+        await b.start(Agent, None, name="agent")
+        mine = await a.start(Agent, None)
+        await mine.stop()
+        _, echoed, _ = await a.remote("b", "agent").call(mine)
+        assert echoed is mine
+        assert not echoed.alive
+        with pytest.raises(gs.NoProcess):
+            await echoed.call("x")
+
+
+async def test_a_ref_by_name_stays_a_ref_by_name_at_home_and_reaches_the_holder() -> None:
+    """A ref by name sent to the node owning the name stays by name (Erlang's {Name, Node}) and works there."""
+    async with two_nodes() as (_, a, b):
+        here = await b.start(Agent, None, name="agent")
+        by_name = a.remote("b", "agent")
+        assert await by_name.call(("is_me", by_name)) is False  # by name, not the actor's own ref by id
+        assert await here.call(("forward", by_name)) == "from b via b"
+
+
+class Networks:
+    """One network per node: a shared MemoryNetwork, or a TcpNetwork each on a free port of localhost."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.memory = MemoryNetwork()
+        self.addresses: dict[str, tuple[str, int]] = {}
+
+    @asynccontextmanager
+    async def node(self, name: str) -> AsyncIterator[gs.ActorSystem]:
+        """A system on ``name``, reachable by the other nodes once this yields."""
+        if self.kind == "memory":
+            async with gs.ActorSystem(node=name, network=self.memory) as system:
+                yield system
+            return
+        options = {"reconnect_initial_delay": 0.05, "reconnect_max_delay": 0.2}
+        network = TcpNetwork(secret=b"first hour", peers=self.addresses, **options)
+        async with gs.ActorSystem(node=name, network=network) as system:
+            self.addresses[name] = ("127.0.0.1", network.transport.port)
+            yield system
+
+
+async def restarted_node_refs(networks: Networks) -> None:
+    async with networks.node("a") as a:
+        watcher_out, watcher_in = anyio.create_memory_object_stream[Any](10)
+        with watcher_out, watcher_in:
+            watcher = await a.start(Agent, watcher_out)
+            async with networks.node("b") as b:
+                await b.start(Agent, None, name="agent")
+                _, _, old = await a.remote("b", "agent").call("who?")
+            async with networks.node("b") as b:
+                await b.start(Agent, None, name="agent")  # the same actor id as the old one
+                with anyio.fail_after(10):
+                    _, _, new = await a.remote("b", "agent").call("who?")
+                    assert repr(old) == repr(new)
+                    assert old != new
+                    with pytest.raises(gs.NoProcess):
+                        await old.call("are you there?")
+                    monitor = await watcher.call(("monitor", old))
+                    assert await next_message(watcher_in) == gs.Down(monitor, old, "noproc")
+                    old.cast("lost")
+                    assert await new.call("seen") == []
+
+
+@pytest.mark.parametrize("kind", ["memory", "tcp"])
+async def test_a_ref_to_a_restarted_nodes_old_incarnation_is_a_dead_actor(kind: str) -> None:
+    """After a node restarts, an old ref by id is a dead actor (NoProcess, Down noproc), not the new id-holder."""
+    await restarted_node_refs(Networks(kind))
+
+
+@pytest.mark.parametrize("kind", ["memory", "tcp"])
+async def test_calls_and_monitors_to_a_node_that_went_away_fail_at_once(kind: str) -> None:
+    """Once a node is gone, a new call or monitor to it fails at once with noconnection on every network."""
+    networks = Networks(kind)
+    async with networks.node("a") as a:
+        watcher_out, watcher_in = anyio.create_memory_object_stream[Any](10)
+        with watcher_out, watcher_in:
+            watcher = await a.start(Agent, watcher_out)
+            async with networks.node("b") as b:
+                await b.start(Agent, None, name="agent")
+                far = a.remote("b", "agent")
+                _, _, by_id = await far.call("who?")
+                first = await watcher.call(("monitor", far))
+            assert (await next_message(watcher_in)).monitor == first  # its Down: shutdown, or noconnection
+            with anyio.fail_after(3):
+                for ref in (far, by_id, far):
+                    with pytest.raises((gs.ActorExited, gs.NoProcess)) as failed:
+                        await ref.call("anyone?", timeout=30)
+                    if isinstance(failed.value, gs.ActorExited):
+                        assert failed.value.reason == "noconnection"
+                monitor = await watcher.call(("monitor", far))
+                assert await next_message(watcher_in) == gs.Down(monitor, far, "noconnection")

@@ -88,7 +88,11 @@ async def test_normal_starts_and_stops_are_logged_below_error() -> None:
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        pytest.param(("return", "oops"), "bad return from state handler: 'oops'", id="bad result"),
+        pytest.param(
+            ("return", "oops"),
+            "bad return from state handler (want NextState, KeepState, RepeatState, Stop or None): 'oops'",
+            id="bad result",
+        ),
         pytest.param(("return", ("next_state", "x")), "bad return", id="erlang tuple"),
         pytest.param(("actions", "not an action"), "bad actions", id="bad actions"),
         pytest.param(("actions", [gs.Postpone(), 42]), "bad action: 42", id="bad action item"),
@@ -217,3 +221,68 @@ async def test_an_actor_crash_never_propagates_out_of_the_system() -> None:
         ref.cast("raise")
         await ref.wait_exit()
         await anyio.lowlevel.checkpoint()
+
+
+async def test_an_exception_in_init_is_the_start_errors_cause_and_is_logged() -> None:
+    """StartError from a raising init chains the exception (the user's line shows) and logs a crash report."""
+    with structlog.testing.capture_logs() as logs:
+        async with gs.ActorSystem() as system:
+            with pytest.raises(gs.StartError) as raised:
+                await system.start(Starter, ValueError("bad config"), name="starter")
+    assert raised.value.__cause__ is raised.value.reason
+    assert isinstance(raised.value.__cause__, ValueError)
+    errors = [entry for entry in logs if entry["log_level"] == "error"]
+    assert [entry["event"] for entry in errors] == ["actor failed to start"]
+    assert "'starter'" in errors[0]["actor"]
+    assert errors[0]["exc_info"] is raised.value.reason
+
+
+async def test_stop_from_init_is_no_crash_report() -> None:
+    """init returning Stop(reason) raises StartError with no cause and logs no error."""
+    with structlog.testing.capture_logs() as logs:
+        async with gs.ActorSystem() as system:
+            with pytest.raises(gs.StartError) as stopped:
+                await system.start(Starter, gs.Stop("no thanks"))
+    assert stopped.value.__cause__ is None
+    assert [entry for entry in logs if entry["log_level"] == "error"] == []
+
+
+async def test_the_default_init_without_state_and_data_says_what_it_wants() -> None:
+    """The default init given no (state, data) fails with a StartError that says what to pass."""
+
+    class NoInit(gs.GenStateMachine):
+        def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+            return None
+
+    async with gs.ActorSystem() as system:
+        with pytest.raises(gs.StartError) as failed:
+            await system.start(NoInit)
+        assert await system.start(NoInit, ("idle", 0)) is not None
+    assert isinstance(failed.value.reason, TypeError)
+    assert "NoInit" in str(failed.value.reason)
+    assert "(state, data)" in str(failed.value.reason)
+
+
+@pytest.mark.parametrize(
+    ("machine", "wanted"),
+    [
+        pytest.param("handler", "want NextState, KeepState, RepeatState, Stop or None", id="state handler"),
+        pytest.param("enter", "want KeepState, RepeatState, NextState to the same state, Stop or None", id="enter"),
+    ],
+)
+async def test_a_bad_result_lists_the_results_allowed_there(machine: str, wanted: str) -> None:
+    """A bad result from a state handler or an enter call names the results allowed there, as init's does."""
+
+    class BadResult(gs.GenStateMachine):
+        state_enter = machine == "enter"
+
+        def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+            return "oops" if machine == "enter" or event_type == gs.Cast() else None
+
+    async with gs.ActorSystem() as system:
+        ref = await system.start(BadResult, ("s", None))
+        assert ref is not None
+        ref.cast("go")
+        reason = await ref.wait_exit()
+    assert isinstance(reason, gs.BadReturn)
+    assert wanted in str(reason)

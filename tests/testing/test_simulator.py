@@ -255,3 +255,22 @@ def test_observers_see_every_step_and_can_stop_the_run() -> None:
         Simulation.run(scenario, seed=1)
     assert seen
     assert seen[-1].time == 6.0
+
+
+def test_disconnect_is_recorded_in_the_trace_like_every_fault() -> None:
+    """Simulation.disconnect writes a "network" record naming both nodes; a partition still writes one."""
+
+    async def scenario(sim: Simulation) -> list[SimRecord]:
+        await sim.start_node("a", counter_node("b", 1.0, {}))
+        await sim.start_node("b", counter_node("a", None, {}))
+        await sim.sleep(1.5)
+        sim.disconnect("a", "b")
+        await sim.sleep(1)
+        sim.partition(["a"], ["b"])
+        return sim.records("network")
+
+    network, _ = Simulation.run(scenario, seed=3)
+    assert [(record.node, record.detail, record.peer) for record in network] == [
+        ("a", "disconnect", "b"),
+        ("", "partition [['a'], ['b']]", ""),
+    ]

@@ -33,10 +33,13 @@ from ._distribution import new_caller as new_caller
 from ._errors import ActorError as ActorError
 from ._errors import ActorExited as ActorExited
 from ._errors import AlreadyStarted as AlreadyStarted
+from ._errors import CallingSelf as CallingSelf
 from ._errors import CallTimeout as CallTimeout
 from ._errors import NoProcess as NoProcess
 from ._errors import StartError as StartError
+from ._errors import call_timed_out as call_timed_out
 from ._errors import is_clean_exit as is_clean_exit
+from ._log import get_logger as get_logger
 from ._mailbox import Mailbox as Mailbox
 from ._messages import CAST as CAST
 from ._messages import INFO as INFO
@@ -54,6 +57,7 @@ from ._process import Peer as Peer
 from ._ref import ActorRef as ActorRef
 from ._ref import LocalRef as LocalRef
 from ._system import ActorSystem as ActorSystem
+from ._system import NeverIgnores as NeverIgnores
 from ._system import behaviour_of as behaviour_of
 from ._trace import TraceEvent as TraceEvent
 from ._trace import Tracer as Tracer

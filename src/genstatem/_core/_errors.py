@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,6 +45,14 @@ class NoProcess(ActorError):
     """The actor addressed is not alive (or no actor has that name)."""
 
 
+class CallingSelf(ActorError):
+    """An actor called, stopped or read the state of itself: it would wait for ever on its own answer.
+
+    Like OTP's ``calling_self``: raised at once instead of a deadlock that
+    lasts until the timeout.
+    """
+
+
 class ActorExited(ActorError):
     """The actor exited before it replied.
 
@@ -54,6 +63,30 @@ class ActorExited(ActorError):
     def __init__(self, reason: Any) -> None:
         super().__init__(f"actor exited before replying: {reason!r}")
         self.reason = reason
+
+
+def call_timed_out(ref: Any, request: Any, timeout: float | None) -> CallTimeout:
+    """The error of a call that got no reply: which actor, what was asked, how long it waited.
+
+    A handler that does not match a request and returns ``None`` keeps it
+    unanswered, so the message says so: that is the usual cause.
+    """
+    return CallTimeout(
+        f"call to {ref!r} timed out after {timeout}s; request: {_short(request)}. "
+        "The actor may be busy, or its handler did not reply (an event no clause matches "
+        "returns None, which keeps the state and sends no reply)"
+    )
+
+
+def _short(value: Any) -> str:
+    try:
+        return _SHORT.repr(value)
+    except Exception as exc:  # a broken __repr__ must not hide the timeout
+        return f"<unrepresentable: {type(exc).__name__}>"
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
 def is_clean_exit(reason: Any) -> bool:

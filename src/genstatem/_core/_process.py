@@ -18,12 +18,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.lowlevel
-import structlog
 
 from ._backend import CancelScope, TimerHandle
 from ._behaviour import IGNORED, Behaviour, InitStopped
 from ._caller import Caller
+from ._context import current_task
 from ._errors import ActorExited, StartError, is_clean_exit
+from ._log import get_logger
 from ._mailbox import Mailbox
 from ._messages import INFO, Down, Exit, Monitor
 from ._ref import ActorRef, LocalRef
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from ._system import ActorSystem
     from ._trace import TraceEvent
 
-log = structlog.get_logger("genstatem")
+log = get_logger("genstatem")
 
 
 class Peer(Protocol):
@@ -100,6 +101,7 @@ class Process:
         "exit_waiters",
         "exit_pending",
         "tracer",
+        "task",
         "_scope",
         "_exit_request",
         "_killed",
@@ -123,6 +125,7 @@ class Process:
         self.monitoring: dict[Monitor, Peer] | None = None
         self.exit_waiters: list[Caller] | None = None
         self.tracer: Callable[[TraceEvent], None] | None = system.tracer
+        self.task: object = None  # the actor's task while it runs
         self._scope: CancelScope | None = None
         self._exit_request: Any = _NO_EXIT
         self._killed = False
@@ -145,6 +148,7 @@ class Process:
         One cancel scope covers init and run: an exit signal cancels whichever
         is under way (a scope costs memory, and an idle actor keeps its own).
         """
+        self.task = current_task()  # so that a call to oneself is caught
         try:
             outcome: Any = None
             reason: Any = None
@@ -195,7 +199,15 @@ class Process:
         if outcome is IGNORED:
             started.resolve(None)
         else:
-            started.fail(StartError(reason))
+            started.fail(self._start_error(reason))
+
+    def _start_error(self, reason: Any) -> StartError:
+        """The ``StartError`` of a failed ``init``; an exception is its cause, and logged as a crash report."""
+        error = StartError(reason)
+        if isinstance(reason, BaseException):
+            error.__cause__ = reason
+            log.error("actor failed to start", actor=repr(self.ref), reason=repr(reason), exc_info=reason)
+        return error
 
     async def _terminate(self, reason: Any, crashed: bool) -> None:
         self.status = Status.TERMINATING
@@ -261,6 +273,7 @@ class Process:
 
     def _finish(self, reason: Any, *, spare: Peer | None = None) -> None:
         self.status = Status.DEAD
+        self.task = None
         self.exit_reason = reason
         self.system._forget(self)
         if self.callers:

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._errors import NoProcess
+from ._context import current_task
+from ._errors import CallingSelf, CallTimeout, NoProcess, call_timed_out
 from ._messages import CAST, INFO, SYSTEM, Call, GetState, StopRequest
 from ._trace import Tracer, log_trace
 
@@ -141,16 +142,21 @@ class LocalRef(ActorRef):
             CallTimeout: no reply within ``timeout`` seconds (``None``: wait forever).
             NoProcess: the actor is not alive.
             ActorExited: the actor exited before replying.
+            CallingSelf: an actor called itself (it would wait on its own reply).
         """
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
+        if process.task is not None and process.task is current_task():
+            raise _calling_self(self, "call")
         caller = process.system._loop.new_caller()
         callers = process.callers
         callers[caller] = None
         process.mailbox.put((Call(caller), request))
         try:
             return await caller.wait(timeout)
+        except CallTimeout:
+            raise call_timed_out(self, request, timeout) from None
         finally:
             callers.pop(caller, None)
 
@@ -160,10 +166,13 @@ class LocalRef(ActorRef):
         Raises:
             NoProcess: the actor is not alive.
             TimeoutError: it was not gone within ``timeout`` seconds.
+            CallingSelf: an actor stopped itself this way (return ``Stop`` instead).
         """
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
+        if process.task is not None and process.task is current_task():
+            raise _calling_self(self, "stop")
         process.mailbox.put((SYSTEM, StopRequest(reason)))
         if timeout is None:
             await process.wait_exit()
@@ -178,6 +187,8 @@ class LocalRef(ActorRef):
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
+        if process.task is not None and process.task is current_task():
+            raise _calling_self(self, "get_state")
         caller = process.system._loop.new_caller()
         process.callers[caller] = None
         process.mailbox.put((SYSTEM, GetState(caller)))
@@ -200,3 +211,7 @@ class LocalRef(ActorRef):
                 logged as a structlog ``trace`` event.
         """
         self._process.tracer = (tracer or log_trace) if enabled else None
+
+
+def _calling_self(ref: ActorRef, what: str) -> CallingSelf:
+    return CallingSelf(f"{ref!r} used {what} on itself: it would wait for ever on its own answer (OTP's calling_self)")

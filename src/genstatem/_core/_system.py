@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import Token
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, overload
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 
 from ._backend import Backend, TimerHandle, current_backend
@@ -17,11 +16,38 @@ from ._behaviour import Behaviour
 from ._context import current_system
 from ._distribution import Distribution, Network
 from ._errors import AlreadyStarted, CallTimeout, NoProcess
+from ._log import get_logger
 from ._process import Peer, Process, Status
 from ._ref import ActorRef, LocalRef
 from ._trace import Tracer
 
-log = structlog.get_logger("genstatem")
+log = get_logger("genstatem")
+
+
+class _Started(Protocol):
+    """What ``init`` returns to start the actor (``Init``): it has an initial state."""
+
+    @property
+    def state(self) -> Any: ...
+
+
+class _Refused(Protocol):
+    """What ``init`` returns to refuse to start (``Stop``): it has a reason."""
+
+    @property
+    def reason(self) -> Any: ...
+
+
+class NeverIgnores(Protocol):
+    """An actor class whose ``init`` is annotated to return ``Init`` or ``Stop``, never ``Ignore``.
+
+    ``start`` of such a class is typed to return ``ActorRef``, not
+    ``ActorRef | None``: there is no ``None`` to check for. Matched by
+    structure (``Init`` has a state, ``Stop`` a reason, ``Ignore`` neither),
+    so the core need not import the state machine layer.
+    """
+
+    def init(self, arg: Any, /) -> Awaitable[_Started | _Refused] | _Started | _Refused: ...
 
 
 class ActorSystem:
@@ -110,8 +136,18 @@ class ActorSystem:
                 self._context_token = None
         return False
 
+    @overload
+    async def start(self, cls: type[NeverIgnores], arg: Any = None, *, name: Any = None) -> ActorRef: ...
+
+    @overload
+    async def start(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None: ...
+
     async def start(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
         """Start an actor of ``cls``; return once its ``init`` has returned.
+
+        For type checkers, the result is ``ActorRef`` when the class's ``init``
+        is annotated to return ``Init`` or ``Stop`` only (it cannot ignore),
+        and ``ActorRef | None`` when its annotation allows ``Ignore``.
 
         Returns:
             its ref, or ``None`` when ``init`` returned ``Ignore()``.

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import structlog
+
+from ._log import get_logger
 
 if TYPE_CHECKING:
     from ._ref import ActorRef
 
-log = structlog.get_logger("genstatem.trace")
+log = get_logger("genstatem.trace")
 
 
 @attrs.frozen
@@ -41,7 +42,7 @@ Tracer = Callable[[TraceEvent], None]
 
 
 def log_trace(event: TraceEvent) -> None:
-    """The default tracer: one structlog ``info`` event per step."""
+    """The default tracer: one ``info`` event per step on the ``genstatem.trace`` logger."""
     log.info(
         "trace",
         actor=repr(event.actor),

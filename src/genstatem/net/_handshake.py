@@ -32,7 +32,8 @@ from anyio.abc import ByteStream, SocketStream
 from . import _tls
 from ._frames import FrameDecoder, encode_frame
 
-HANDSHAKE_VERSION: Final = 1
+# 2: refs and addresses carry the node's creation (an older node could not decode them).
+HANDSHAKE_VERSION: Final = 2
 """The version of the connection handshake this module speaks."""
 
 INCARNATION_SIZE: Final = 16

@@ -15,11 +15,18 @@ import attrs
 
 @attrs.frozen
 class Address:
-    """An actor on a node: by id, or by registered name when ``pid`` is ``None``."""
+    """An actor on a node: by id, or by registered name when ``pid`` is ``None``.
+
+    ``creation`` names the incarnation of the node the id belongs to (Erlang's
+    "creation"): a node that restarts reuses actor ids, so an id from an
+    earlier incarnation names an actor that is gone, never the new one that
+    got the same id. ``None`` for a name, which follows whoever holds it.
+    """
 
     node: str
     pid: int | None = None
     name: Any = None
+    creation: int | None = attrs.field(default=None, repr=False)  # random: kept out of reprs and traces
 
 
 @attrs.frozen

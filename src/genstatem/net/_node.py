@@ -11,11 +11,11 @@ it fails, as in Erlang.
 from __future__ import annotations
 
 import itertools
+import reprlib
+import secrets
 import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
-
-import structlog
 
 from .._core import (
     CALLER_TYPES,
@@ -23,18 +23,21 @@ from .._core import (
     ActorRef,
     ActorSystem,
     Caller,
+    CallTimeout,
     LocalRef,
     Monitor,
     NoProcess,
     Peer,
+    call_timed_out,
     deliver_call,
     deliver_state_request,
     deliver_stop,
     find_actor,
     forget_caller,
+    get_logger,
     new_caller,
 )
-from ._codec import Codec, DecodeError
+from ._codec import Codec, DecodeError, EncodeError
 from ._messages import (
     WIRE_MESSAGES,
     Address,
@@ -55,7 +58,7 @@ from ._messages import (
 from ._registry import default_registry
 from ._transport import Transport
 
-log = structlog.get_logger("genstatem.net")
+log = get_logger("genstatem.net")
 
 _REF_TYPE_ID = 100
 _REMOTE_REF_TYPE_ID = 101
@@ -67,6 +70,17 @@ def wire_reason(reason: Any) -> Any:
     if isinstance(reason, BaseException):
         return RemoteError(type(reason).__qualname__, str(reason))
     return reason
+
+
+def _describe(value: Any) -> str:
+    try:
+        return _SHORT.repr(value)
+    except Exception as exc:  # a broken __repr__ must not stop the caller from hearing of the exit
+        return f"<unrepresentable: {type(exc).__name__}>"
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
 class RemoteRef(ActorRef):
@@ -115,9 +129,12 @@ class RemoteRef(ActorRef):
         self._node.send(SendMsg(self._address, True, msg))
 
     async def call(self, request: Any, timeout: float | None = 5.0) -> Any:
-        return await self._node.request(
-            self._address, lambda call_id: CallMsg(self._address, request, call_id), timeout
-        )
+        try:
+            return await self._node.request(
+                self._address, lambda call_id: CallMsg(self._address, request, call_id), timeout
+            )
+        except CallTimeout:
+            raise call_timed_out(self, request, timeout) from None
 
     async def stop(self, reason: Any = "normal", timeout: float | None = None) -> None:
         try:
@@ -141,23 +158,41 @@ class RemoteRef(ActorRef):
 class _RemoteCaller(Caller):
     """The reply handle of a call that came from another node: answers go back over the wire."""
 
-    __slots__ = ("_call_id", "_done", "_node", "_peer", "_target")
+    __slots__ = ("_call_id", "_done", "_exit_waiter", "_node", "_peer", "_target")
 
-    def __init__(self, node: Node, peer: str, call_id: int, target: LocalRef | None) -> None:
+    def __init__(
+        self, node: Node, peer: str, call_id: int, target: LocalRef | None, *, exit_waiter: bool = False
+    ) -> None:
         self._node = node
         self._peer = peer
         self._call_id = call_id
         self._target = target  # the actor asked, which must not fail this caller once answered
+        self._exit_waiter = exit_waiter  # answered with an exit reason, from the runtime's own exit path
         self._done = False
 
     def resolve(self, value: Any) -> None:
-        if not self._finish():
-            self._node.send_to(self._peer, ReplyMsg(self._call_id, value))
+        """Send the reply; one the wire cannot carry fails the caller at once, then raises at the replier.
+
+        The caller hears ``ActorExited`` carrying the ``EncodeError``, and the
+        replying actor crashes with it, as it would on any unencodable send.
+        """
+        if self._finish():
+            return
+        try:
+            self._node.send_to(self._peer, ReplyMsg(self._call_id, wire_reason(value) if self._exit_waiter else value))
+        except EncodeError as exc:
+            self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(exc)))
+            if not self._exit_waiter:
+                raise
 
     def fail(self, error: BaseException) -> None:
         if not self._finish():
             reason = error.reason if isinstance(error, ActorExited) else error
-            self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(reason)))
+            try:
+                self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(reason)))
+            except EncodeError:  # an exit reason that is not data: say what it was
+                described = RemoteError(type(reason).__qualname__, _describe(reason))
+                self._node.send_to(self._peer, FailMsg(self._call_id, "exited", described))
 
     def _finish(self) -> bool:
         done, self._done = self._done, True
@@ -192,7 +227,7 @@ class _RemotePeer:
 
     def exit_signal(self, sender: Peer, reason: Any, *, linked: bool = True) -> None:
         self.linked.pop(sender, None)
-        from_address = Address(self.node.name, _local_id(sender), sender.ref.name)
+        from_address = Address(self.node.name, _local_id(sender), sender.ref.name, self.node.creation)
         self.node.send_to(self.address.node, ExitMsg(from_address, self.address, wire_reason(reason), linked))
 
     def accept_monitor(self, monitor: Monitor, watcher: Peer) -> bool:
@@ -226,7 +261,7 @@ class _RemoteWatcher:
 
     def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
         self.node.forget_watcher(self.peer, self.monitor_id)
-        address = Address(self.node.name, self.target.id, self.target.name)
+        address = Address(self.node.name, self.target.id, self.target.name, self.node.creation)
         self.node.send_to(self.peer, DownMsg(self.monitor_id, address, wire_reason(reason)))
 
     def accept_link(self, other: Any) -> bool:
@@ -249,9 +284,13 @@ class Node:
     """Runs the distribution protocol for one ``ActorSystem`` over a transport.
 
     It is the system's ``Distribution``: built by a network's ``attach``.
+
+    Args:
+        creation: this incarnation's number, carried in every ref by id; by
+            default random, so a node restarted in a new OS process differs.
     """
 
-    def __init__(self, system: ActorSystem, transport: Transport, codec: Codec) -> None:
+    def __init__(self, system: ActorSystem, transport: Transport, codec: Codec, *, creation: int | None = None) -> None:
         self.system = system
         self.name: str = system.node
         self.transport = transport
@@ -265,6 +304,14 @@ class Node:
         self._watchers: dict[tuple[str, int], tuple[Peer, Monitor]] = {}
         self._exit_waiters: dict[int, tuple[str, Caller]] = {}
         self._known_dead: set[Address] = set()
+        # This incarnation of the node, carried in every ref by id it hands out.
+        self.creation: int = secrets.randbits(32) if creation is None else creation
+        # The local refs sent to other nodes, so one that comes home is the same ref, even once its actor is gone.
+        self._sent_refs: weakref.WeakValueDictionary[int, ActorRef] = weakref.WeakValueDictionary()
+        # Nodes whose connection was lost and not made again; of those, the ones a connect to failed since.
+        self._down: set[str] = set()
+        self._unreachable: set[str] = set()
+        self._checking_down: set[str] = set()
         self._register_codec()
 
     # -- set-up ------------------------------------------------------------------
@@ -278,7 +325,9 @@ class Node:
             self.codec.register_custom(caller_type, _CALLER_TYPE_ID + offset, self._encode_caller, self._decode_caller)
 
     @classmethod
-    async def join(cls, system: ActorSystem, transport: Transport, *, max_size: int | None = None) -> Node:
+    async def join(
+        cls, system: ActorSystem, transport: Transport, *, max_size: int | None = None, creation: int | None = None
+    ) -> Node:
         """Put ``system`` on a network through ``transport``: what a network's ``attach`` does.
 
         Builds the node's codec (genstatem's types and those of the default
@@ -289,10 +338,12 @@ class Node:
             transport: its endpoint on the network.
             max_size: the largest message the codec encodes or decodes, in
                 bytes; ``None`` for the codec's default.
+            creation: this incarnation's number, carried in every ref it hands
+                out; random by default (the simulator counts them, to replay).
         """
         codec = Codec() if max_size is None else Codec(max_size=max_size)
         default_registry.install(codec)
-        node = cls(system, transport, codec)
+        node = cls(system, transport, codec, creation=creation)
         await node.start()
         return node
 
@@ -336,17 +387,32 @@ class Node:
     def _encode_ref(self, ref: ActorRef) -> Any:
         if isinstance(ref, RemoteRef):
             address = ref._address
-            return [address.node, address.pid, address.name]
+            return [address.node, address.pid, address.name, address.creation]
         assert isinstance(ref, LocalRef)
-        return [self.name, ref.id, ref.name]
+        self._sent_refs[ref.id] = ref
+        return [self.name, ref.id, ref.name, self.creation]
 
     def _decode_ref(self, data: Any) -> ActorRef:
-        node, pid, name = data
+        node, pid, name, creation = data
         if node == self.name and pid is not None:
-            local = find_actor(self.system, pid)
-            if local is not None:
-                return local
-        return RemoteRef(self, Address(node, pid, name))
+            if creation == self.creation:
+                return self._home_ref(pid, name)
+            dead = Address(node, pid, name, creation)  # an actor of an earlier incarnation of this node
+            self._known_dead.add(dead)
+            return RemoteRef(self, dead)
+        return RemoteRef(self, Address(node, pid, name, creation))
+
+    def _home_ref(self, pid: int, name: Any) -> ActorRef:
+        """A ref to a local actor by id, come home: the very ref sent out, alive or not."""
+        local = find_actor(self.system, pid)
+        if local is not None:
+            return local
+        sent = self._sent_refs.get(pid)
+        if sent is not None:
+            return sent
+        gone = Address(self.name, pid, name, self.creation)  # its ref is held nowhere here: no ref to be equal to
+        self._known_dead.add(gone)
+        return RemoteRef(self, gone)
 
     def _encode_caller(self, caller: Caller) -> Any:
         if isinstance(caller, _RemoteCaller):
@@ -379,8 +445,11 @@ class Node:
         frame = self.codec.encode(message)
         if node == self.name:
             self.on_frame(node, frame)
-        elif not self.transport.send(node, frame):
+            return
+        if not self.transport.send(node, frame):
             log.warning("send buffer full; message dropped", peer=node, message=type(message).__name__)
+        if node in self._unreachable:
+            self.on_connect_failed(node)  # the last connect failed: so does this send, unless one is made now
 
     async def request(self, address: Address, build: Callable[[int], Any], timeout: float | None) -> Any:
         """Send a message that expects an answer, and wait for it."""
@@ -438,6 +507,8 @@ class Node:
     def _target(self, address: Address) -> LocalRef | None:
         if address.node != self.name:
             return None
+        if address.creation is not None and address.creation != self.creation:
+            return None  # an actor of an earlier incarnation of this node: gone, whoever has its id now
         if address.pid is not None:
             return find_actor(self.system, address.pid)
         return self.system.whereis(address.name)
@@ -468,7 +539,7 @@ class Node:
 
     def _on_stop(self, peer: str, message: StopMsg) -> None:
         target = self._target(message.to)
-        waiter = _RemoteCaller(self, peer, message.call_id, None)
+        waiter = _RemoteCaller(self, peer, message.call_id, None, exit_waiter=True)
         if target is None or not deliver_stop(target, message.reason, waiter):
             self.send_to(peer, FailMsg(message.call_id, "noproc"))
 
@@ -575,11 +646,37 @@ class Node:
     # -- connections ---------------------------------------------------------------
 
     def on_peer_up(self, peer: str) -> None:
+        self._down.discard(peer)
+        self._unreachable.discard(peer)
         log.info("node connected", node=self.name, peer=peer)
 
     def on_peer_down(self, peer: str) -> None:
         """The connection to ``peer`` is lost: everything across it fires ``"noconnection"``."""
         log.warning("node connection lost", node=self.name, peer=peer)
+        self._down.add(peer)
+        self._noconnection(peer)
+
+    def on_connect_failed(self, peer: str) -> None:
+        """A transport's attempt to connect to ``peer`` failed (TCP: it redials in the background).
+
+        For a node whose connection was lost, that is the answer to whatever
+        waits on it: calls, monitors and links made since fail with
+        ``"noconnection"`` now, as on the other networks and in Erlang,
+        rather than waiting out their timeouts while the transport redials.
+        """
+        if peer in self._down and peer not in self._checking_down:
+            self._checking_down.add(peer)
+            self.system.call_later(0, lambda: self._still_down(peer))
+
+    def _still_down(self, peer: str) -> None:
+        """Fail what waits on ``peer`` if no connection was made since; later sends check again."""
+        self._checking_down.discard(peer)
+        if peer in self._down:
+            self._unreachable.add(peer)
+            self._noconnection(peer)
+
+    def _noconnection(self, peer: str) -> None:
+        """Fire ``"noconnection"`` on every call, monitor and link across to ``peer``."""
         lost = ActorExited("noconnection")
         for call_id, (node, caller) in list(self._pending.items()):
             if node == peer:

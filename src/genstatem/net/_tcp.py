@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import anyio
-import structlog
 from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup
 
+from .._core import get_logger
 from . import _handshake as handshake
 from ._frames import FrameError, encode_frame
 from ._handshake import Attempt, Authenticated, HandshakeError, Identity
@@ -31,7 +31,7 @@ from ._tcp_peers import Connection, Dialer, Peer
 from ._tcp_statistics import Counters, TcpStatistics
 from ._transport import FrameHandler, PeerHandler, ignore_frame, ignore_peer
 
-log = structlog.get_logger("genstatem.net")
+log = get_logger("genstatem.net")
 
 _MAX_NAME_BYTES: Final = 255
 _WRITE_BATCH: Final = 65536
@@ -72,6 +72,9 @@ class TcpTransport:
         self._on_frame: FrameHandler = ignore_frame
         self._on_peer_up: PeerHandler = ignore_peer
         self._on_peer_down: PeerHandler = ignore_peer
+        self.on_connect_failed: PeerHandler = ignore_peer
+        """Called with the peer's name when an attempt to connect to it fails (it is retried)."""
+
         self._task_group: TaskGroup | None = None
         self._stop_requested: anyio.Event | None = None
         self._finished: anyio.Event | None = None
@@ -508,6 +511,8 @@ class TcpTransport:
                     if result is not None:
                         await self._run_connection(*result)
                         return
+                    if state.connection is None:
+                        self._call_peer_handler(self.on_connect_failed, state.name)
                     delay = state.backoff
                     state.backoff = min(delay * 2, self.options.reconnect_max_delay)
                     await anyio.sleep(delay * random.uniform(0.5, 1.0))

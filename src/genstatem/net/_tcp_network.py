@@ -34,4 +34,6 @@ class TcpNetwork:
         if self._attached:
             raise ValueError("a TcpNetwork serves one ActorSystem; make one per system")
         self._attached = True
-        return await Node.join(system, self.transport, max_size=self._max_message_size)
+        node = await Node.join(system, self.transport, max_size=self._max_message_size)
+        self.transport.on_connect_failed = node.on_connect_failed
+        return node

@@ -28,9 +28,7 @@ import enum
 import random
 from typing import Any, Final
 
-import structlog
-
-from .._core import Call, Caller, Cast, reply
+from .._core import Call, Caller, Cast, get_logger, reply
 from ..statem import (
     Enter,
     GenericTimeout,
@@ -67,7 +65,7 @@ from ._rpc import (
 )
 from ._storage import LogStore, Snapshot, SnapshotStore, TermStore
 
-log = structlog.get_logger("genstatem.raft")
+log = get_logger("genstatem.raft")
 
 
 class Role(enum.StrEnum):

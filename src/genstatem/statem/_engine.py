@@ -318,7 +318,11 @@ class Engine:
             next_state = result.state
             self.machine._genstatem_check_state(next_state)
         else:
-            raise BadReturn("bad return from state handler", result, self.state)
+            raise BadReturn(
+                "bad return from state handler (want NextState, KeepState, RepeatState, Stop or None)",
+                result,
+                self.state,
+            )
         return next_state, parse_actions(result.actions, self.state)
 
     def _stop(self, result: Stop) -> Any:
@@ -427,7 +431,12 @@ class Engine:
         if cls is NextState and result.state != self.state:
             raise BadReturn("a state enter call may not change the state", result, self.state)
         if cls is not KeepState and cls is not RepeatState and cls is not NextState:
-            raise BadReturn("bad return from state enter call", result, self.state)
+            raise BadReturn(
+                "bad return from state enter call (want KeepState, RepeatState, NextState to the same state, "
+                "Stop or None)",
+                result,
+                self.state,
+            )
         return parse_actions(result.actions, self.state, enter=True)
 
     # -- the effects of a transition ---------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from types import CoroutineType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from .._core import (
     IGNORED,
@@ -15,6 +15,7 @@ from .._core import (
     InitIgnored,
     InitStopped,
     Monitor,
+    NeverIgnores,
     TraceEvent,
 )
 from ._engine import Engine
@@ -59,6 +60,11 @@ class GenStateMachine:
 
     async def init(self, arg: Any) -> Init | Ignore | Stop:
         """Return the initial ``Init(state, data, actions)``; by default ``arg`` is ``(state, data)``."""
+        if not (isinstance(arg, tuple | list) and len(arg) == 2):
+            raise TypeError(
+                f"{type(self).__name__} has no init of its own, and the default init takes (state, data): "
+                f"it was started with {arg!r}; pass start({type(self).__name__}, (state, data)) or define init"
+            )
         state, data = arg
         return Init(state, data)
 
@@ -87,6 +93,12 @@ class GenStateMachine:
         return self._engine.state
 
     # -- links and monitors ------------------------------------------------------
+
+    @overload
+    async def start_link(self, cls: type[NeverIgnores], arg: Any = None, *, name: Any = None) -> ActorRef: ...
+
+    @overload
+    async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None: ...
 
     async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
         """Start an actor linked to this one, with no moment where it runs unlinked.

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import structlog
-
-from .._core import ActorRef, Call, Exit, StartError, is_clean_exit
+from .._core import ActorRef, Call, Exit, StartError, get_logger, is_clean_exit
 from ..statem import GenStateMachine, Init, KeepState, Reply, Stop
 from ._intensity import Intensity
 from ._requests import CountChildren, Request, TryAgain, WhichChildren, request
 from ._spec import ChildCounts, ChildInfo, ChildSpec
 
-log = structlog.get_logger("genstatem.supervision")
+log = get_logger("genstatem.supervision")
 
 
 class Child:

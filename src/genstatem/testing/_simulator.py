@@ -112,10 +112,16 @@ class Simulation:
         self._blocked: dict[tuple[str, str], None] = {}
         self._epochs: dict[tuple[str, str], int] = {}
         self._last_delivery: dict[tuple[str, str], float] = {}
+        self._creations: dict[str, int] = {}
         self._task_group: TaskGroup | None = None
         self._observers: list[Callable[[SimRecord], None]] = []
         self.failure: Exception | None = None
         self._failed: anyio.Event | None = None
+
+    def _next_creation(self, node: str) -> int:
+        """The incarnation number of ``node`` starting now: counted, not drawn, so runs replay alike."""
+        self._creations[node] = self._creations.get(node, 0) + 1
+        return self._creations[node]
 
     def observe(self, observer: Callable[[SimRecord], None]) -> None:
         """Call ``observer(record)`` after every step of the run (each trace record).
@@ -259,7 +265,7 @@ class Simulation:
                         self._blocked[(a, b)] = None
                         if not one_way:
                             self._blocked[(b, a)] = None
-                            self.disconnect(a, b)
+                            self._cut(a, b)
                 if one_way:
                     return
 
@@ -269,7 +275,15 @@ class Simulation:
         self._blocked.clear()
 
     def disconnect(self, a: str, b: str) -> None:
-        """Drop the connection between ``a`` and ``b``: in-flight messages are lost, both see it."""
+        """Drop the connection between ``a`` and ``b``: in-flight messages are lost, both see it.
+
+        Recorded in the trace as a ``"network"`` record, like every fault.
+        """
+        self._record("network", a, "disconnect", b)
+        self._cut(a, b)
+
+    def _cut(self, a: str, b: str) -> None:
+        """Drop the connection between ``a`` and ``b`` as part of a fault already recorded."""
         pair = (min(a, b), max(a, b))
         self._epochs[pair] = self._epochs.get(pair, 0) + 1
         for here, there in ((a, b), (b, a)):
@@ -288,7 +302,7 @@ class Simulation:
             del self._endpoints[endpoint.node]
         for other in list(self._endpoints.values()):
             if endpoint.node in other.connected:
-                self.disconnect(other.node, endpoint.node)
+                self._cut(other.node, endpoint.node)
 
     def _route(self, sender: _SimTransport, receiver: str, frame: bytes) -> None:
         target = self._endpoints.get(receiver)
@@ -383,7 +397,7 @@ class _SimNetwork:
 
     async def attach(self, system: ActorSystem) -> Node:
         transport = _SimTransport(self.simulation)
-        node = await Node.join(system, transport)
+        node = await Node.join(system, transport, creation=self.simulation._next_creation(system.node))
         transport.codec = node.codec  # before any frame arrives: deliveries are later loop callbacks
         sim_node = self.simulation._nodes.get(system.node)
         if sim_node is not None:
