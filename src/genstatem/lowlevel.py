@@ -35,8 +35,8 @@ from ._core import InitIgnored as InitIgnored
 from ._core import InitStopped as InitStopped
 from ._core import LocalRef as LocalRef
 from ._core import Mailbox as Mailbox
-from ._core import NeverIgnores as NeverIgnores
 from ._core import Network as Network
+from ._core import NeverIgnores as NeverIgnores
 from ._core import Peer as Peer
 from ._core import StopRequest as StopRequest
 from ._core import SystemMessage as SystemMessage
