@@ -317,3 +317,17 @@ def test_the_elixir_page_does_not_call_distribution_missing_and_names_the_cast_d
     not_provided = next(item for item in differences.split("\n- ") if item.startswith("**Not provided:**"))
     assert "distribution" not in not_provided.lower()
     assert "`gs.cast(name, msg)` raises `NoProcess`" in differences
+
+
+def test_a_new_users_first_program_prints_only_what_it_prints() -> None:
+    """The README's first program writes its own lines to stdout and nothing else, on either stream."""
+    first = next(example.parsed for example in EXAMPLES if example.parsed.page.name == "README.md")
+    assert first.program is not None
+    assert first.expected is not None
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "first.py"
+        script.write_text(first.program)
+        done = subprocess.run(
+            [sys.executable, str(script)], cwd=folder, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=True
+        )
+    assert (done.stdout.strip(), done.stderr) == (first.expected.strip(), "")
