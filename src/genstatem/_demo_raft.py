@@ -150,6 +150,7 @@ async def _put(client: RaftClient, story: Story, acknowledged: dict[str, str], k
 
 
 async def _story(story: Story) -> None:
+    # Whole on purpose: the demo's script, its sections in the order they print.
     network = MemoryNetwork()
     acknowledged: dict[str, str] = {}
     async with anyio.create_task_group() as task_group:

@@ -6,9 +6,10 @@ and reads what it sent (each send recorded with what the node's storage
 held durably at that instant, so "persisted before the reply" is checkable).
 
 The builders ``follower_with_log`` and ``leader_of`` give a ``OneNode`` in a
-known state. ``Cluster`` runs RaftNodes in a ``Simulation``: start, crash, restart and
-partition nodes, wait on virtual time for a condition, and check election
-safety and log agreement on every step of the run.
+known state. ``Cluster`` is the shipped ``genstatem.testing.RaftCluster``
+(so the kit users get is the kit these tests use): it runs RaftNodes in a
+``Simulation``, crashes and restarts them, and checks ``RaftInvariants`` on
+every step; the scenarios add statuses, waits on virtual time and clients.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 import attrs
 
 import genstatem as gs
-from genstatem.lowlevel import behaviour_of
 from genstatem.raft import (
     Entry,
     GetStatus,
@@ -35,7 +35,7 @@ from genstatem.raft import (
 )
 from genstatem.raft._rpc import VoteReply
 from genstatem.raft._storage import DurableState
-from genstatem.testing import Simulation, StateMachineDriver, Step
+from genstatem.testing import RaftCluster, Simulation, StateMachineDriver, Step
 
 CONFIG = RaftConfig(election_timeout=(1.0, 2.0), heartbeat_interval=0.2)
 """The timing every scenario uses unless it says otherwise: one election timeout is 1 to 2 virtual seconds."""
@@ -252,39 +252,12 @@ async def leader_of(
 # -- a cluster in a simulation --------------------------------------------------------------
 
 
-class SafetyChecker:
-    """Checked on every step of a run: one leader per term; nodes agree on every committed index's term.
+class Cluster(RaftCluster):
+    """The shipped ``RaftCluster``, checked by its ``RaftInvariants``, with what the scenarios add.
 
-    It also checks that a running node's term and commit index never go back
-    (within one incarnation; a restart starts the commit index again).
+    The scenarios' defaults (members a, b, c; ``CONFIG``), prepared storages,
+    statuses asked between two events, waits on virtual time and clients.
     """
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.leaders: dict[int, str] = {}
-        self.committed: dict[int, int] = {}  # index -> term
-        self.seen: dict[RaftNode, tuple[int, int, int]] = {}  # incarnation -> (term, commit, checked up to)
-
-    def __call__(self, record: Any) -> None:
-        for name, raft in self.cluster.running_nodes().items():
-            term, commit = raft.term, raft.commit_index
-            if raft.state_name() == "leader":
-                holder = self.leaders.setdefault(term, name)
-                assert holder == name, f"two leaders in term {term}: {holder} and {name}"
-            old_term, old_commit, checked = self.seen.get(raft, (0, 0, 0))
-            assert term >= old_term, f"{name}: term went back from {old_term} to {term}"
-            assert commit >= old_commit, f"{name}: commit index went back from {old_commit} to {commit}"
-            store = raft.log_store
-            for index in range(max(checked + 1, store.first_index()), commit + 1):
-                entry_term = store.term_at(index)
-                assert entry_term is not None
-                agreed = self.committed.setdefault(index, entry_term)
-                assert agreed == entry_term, f"{name} committed term {entry_term} at {index}, others {agreed}"
-            self.seen[raft] = (term, commit, max(checked, commit))
-
-
-class Cluster:
-    """RaftNodes on the nodes of a simulation, each with a storage that outlives its crashes."""
 
     def __init__(
         self,
@@ -295,58 +268,18 @@ class Cluster:
         machine: Callable[[], Any] = KVMachine,
         check: bool = True,
     ) -> None:
-        self.sim = sim
-        self.members = members
-        self.config = config
-        self.machine = machine
-        self.storages: dict[str, MemoryStorage] = {}
-        self.specs: dict[str, RaftSpec] = {}
-        self.checker = SafetyChecker(self)
-        if check:
-            sim.observe(self.checker)
+        super().__init__(sim, members, config=config, machine=machine, check=check)
 
     # -- nodes -------------------------------------------------------------------------------
 
-    async def start(
-        self,
-        *nodes: str,
-        members: tuple[str, ...] | None = None,
-        storages: dict[str, MemoryStorage] | None = None,
-    ) -> None:
-        """Start a RaftNode on each of ``nodes`` (all members by default), its timers seeded by the run's seed."""
-        for node in nodes or self.members:
-            storage = (storages or {}).get(node) or self.storages.get(node) or MemoryStorage()
-            self.storages[node] = storage
-            spec = RaftSpec(members or self.members, self.machine, storage, self.config, seed=f"{self.sim.seed}-{node}")
-            self.specs[node] = spec
-
-            async def setup(system: gs.ActorSystem, spec: RaftSpec = spec) -> None:
-                await system.start(RaftNode, spec, name="raft")
-
-            await self.sim.start_node(node, setup)
-
-    async def crash(self, node: str) -> None:
-        """Crash ``node``: what it did not sync is lost."""
-        await self.sim.crash(node)
-
-    async def restart(self, node: str) -> None:
-        """Restart ``node`` from its storage."""
-        await self.sim.restart(node)
+    async def start(self, *nodes: str, storages: dict[str, MemoryStorage] | None = None) -> None:
+        """Start a RaftNode on each of ``nodes`` (all members by default), from ``storages`` where given."""
+        self.storages.update(storages or {})
+        await super().start(*nodes)
 
     def running_nodes(self) -> dict[str, RaftNode]:
         """The RaftNode instance of each running node."""
-        found: dict[str, RaftNode] = {}
-        for node in self.specs:
-            try:
-                system = self.sim.system(node)
-            except LookupError:
-                continue
-            ref = system.whereis("raft")
-            if ref is not None:
-                behaviour = behaviour_of(system, ref)
-                if isinstance(behaviour, RaftNode) and hasattr(behaviour, "log_store"):
-                    found[node] = behaviour
-        return found
+        return {node: raft for node in self.nodes if (raft := self.node(node)) is not None}
 
     def raft(self, node: str) -> RaftNode:
         """The RaftNode instance running on ``node``."""
@@ -354,7 +287,7 @@ class Cluster:
 
     async def status(self, node: str) -> RaftStatus:
         """``node``'s status, asked between two of its events."""
-        ref = self.sim.system(node).whereis("raft")
+        ref = self.sim.system(node).whereis(self.name)
         assert ref is not None
         status: RaftStatus = await ref.call(GetStatus())
         return status
@@ -380,8 +313,8 @@ class Cluster:
             await self.sim.sleep(step)
         return self.sim.now() - start
 
-    async def stable_leader(self, among: Iterable[str] | None = None) -> str | None:
-        """A leader that a majority of its members follow in its term, if there is one."""
+    async def stable_leader(self, among: Iterable[str] | None = None) -> str | None:  # type: ignore[override]
+        """A leader that a majority of its members follow in its term, if there is one (asked by status calls)."""
         statuses = await self.statuses()
         pool = set(among) if among is not None else set(statuses)
         for node, status in statuses.items():
@@ -428,7 +361,7 @@ class Cluster:
 
     async def call(self, node: str, request: Any, *, via: str | None = None, timeout: float = 5.0) -> Any:
         """Send a client request straight to ``node``'s RaftNode (from ``via``, itself by default)."""
-        return await self.sim.system(via or node).remote(node, "raft").call(request, timeout=timeout)
+        return await self.sim.system(via or node).remote(node, self.name).call(request, timeout=timeout)
 
 
 async def _nothing(system: gs.ActorSystem) -> None:

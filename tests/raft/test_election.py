@@ -81,7 +81,7 @@ async def test_boots_as_a_follower_at_its_persisted_term() -> None:
 
 async def test_no_leader_before_an_election_timeout() -> None:
     """A booted cluster keeps its persisted terms with no candidate until an election timeout, then elects a leader."""
-    async with Simulation(seed=1) as sim:
+    async with Simulation(seed=2) as sim:
         storages = {node: await prepared_storage(term=term) for node, term in (("a", 3), ("b", 5), ("c", 4))}
         cluster = Cluster(sim)
         await cluster.start(storages=storages)

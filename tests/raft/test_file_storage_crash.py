@@ -5,27 +5,15 @@ The longer run: ``python scripts/storage_crash.py --rounds 200``.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).parents[2] / "scripts" / "storage_crash.py"
-
-
-def load_script() -> ModuleType:
-    """The crash script, imported from ``scripts/`` (it is not a package)."""
-    spec = importlib.util.spec_from_file_location("storage_crash", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ..helpers import load_script
 
 
 @pytest.mark.parametrize("seed", [101, 102, 103])
 def test_a_writer_killed_with_sigkill_reopens_at_its_last_sync_or_the_one_in_flight(seed: int, tmp_path: Path) -> None:
     """After SIGKILL mid-workload, the directory holds the state of the last sync returned or of the one running."""
-    result = load_script().crash_round(seed, tmp_path, most_steps=150)
+    result = load_script("storage_crash").crash_round(seed, tmp_path, most_steps=150)
     assert result["synced_steps"] >= 1

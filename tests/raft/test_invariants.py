@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
-from genstatem.raft import Entry, KVMachine, LogStore, MemoryStorage
+from genstatem.raft import Entry, KVMachine, ListMachine, LogStore, MemoryStorage
 from genstatem.testing import RaftCluster, Simulation, run_nemesis
 from genstatem.testing._raft_checks import (
     DURABILITY,
@@ -298,6 +298,31 @@ def test_a_clean_cluster_passes_every_check() -> None:
     assert summary["leaders"] == 1
     assert summary["looks"] > 100
     assert summary["committed"] >= 1
+
+
+async def _outsider_joins(sim: Simulation) -> tuple[list[str], str | None, bool]:
+    cluster = RaftCluster(sim, ["a", "b", "c"])
+    await cluster.start()
+    await cluster.start("d")
+    await sim.sleep(5)
+    outsider = cluster.node("d")
+    assert outsider is not None
+    assert cluster.invariants is not None
+    cluster.invariants.check_all()
+    return cluster.nodes, outsider.state_name(), "d" in outsider.spec.members
+
+
+def test_a_cluster_starts_a_node_outside_the_configuration_that_never_campaigns() -> None:
+    """``RaftCluster.start("d")`` runs a non-member that knows the members, stays a follower and is checked too."""
+    (nodes, role, member), _ = Simulation.run(_outsider_joins, seed=1)
+    assert (nodes, role, member) == (["a", "b", "c", "d"], "follower", False)
+
+
+def test_a_recorded_machine_reads_as_the_machine_it_wraps() -> None:
+    """The state machine the checker wraps still shows its own attributes, so a test can read them."""
+    machine = RaftInvariants().machine("a", ListMachine)()
+    machine.apply(b"x")
+    assert machine.entries == [b"x"]  # type: ignore[attr-defined]
 
 
 async def _term_goes_back(sim: Simulation) -> None:

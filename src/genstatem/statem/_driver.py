@@ -99,7 +99,7 @@ class _DriverCaller(Caller):
 
 
 class _NoActor:
-    """Stands in for the process, so a handler reaching for the actor gets a clear error."""
+    """Stands in for the actor, so a handler reaching for the actor gets a clear error."""
 
     __slots__ = ("_machine_name",)
 

@@ -159,7 +159,7 @@ class Engine:
 
     __slots__ = (
         "machine",
-        "process",
+        "actor",
         "handlers",
         "state_enter",
         "state",
@@ -170,9 +170,9 @@ class Engine:
         "_init_plan",
     )
 
-    def __init__(self, machine: GenStateMachine, process: Actor) -> None:
+    def __init__(self, machine: GenStateMachine, actor: Actor) -> None:
         self.machine = machine
-        self.process = process
+        self.actor = actor
         # state_functions mode: state name -> the class's handler function
         self.handlers: dict[Any, Callable[..., Any]] | None = machine._genstatem_handlers()
         self.state_enter: bool = machine.state_enter
@@ -211,10 +211,10 @@ class Engine:
         """Handle events until a handler stops the actor; return the exit reason."""
         try:
             reason = await self._state_transition(self.state, self._init_plan, None, changed=True, repeat=False)
-            mailbox = self.process.mailbox
-            process = self.process
+            mailbox = self.actor.mailbox
+            actor = self.actor
             while reason is _RUNNING:
-                if process.exit_pending:
+                if actor.exit_pending:
                     await anyio.lowlevel.checkpoint()  # the exit signal's cancellation lands here
                 if self.queue:
                     event = self.queue.pop()
@@ -258,9 +258,9 @@ class Engine:
         """
         if self.timers:
             self._cancel_timer(_EVENT_KEY)
-        tracer = self.process.tracer
+        tracer = self.actor.tracer
         if tracer is not None:
-            tracer(TraceEvent(self.process.ref, "event", self.state, event[0], event[1], time=self._now()))
+            tracer(TraceEvent(self.actor.ref, "event", self.state, event[0], event[1], time=self._now()))
         result = self._state_callback(event[0], event[1])
         if result.__class__ is CoroutineType:
             result = await result
@@ -373,10 +373,10 @@ class Engine:
         if plan.postpone and event is not None:
             self._postpone(event)
         previous, self.state = self.state, next_state
-        tracer = self.process.tracer
+        tracer = self.actor.tracer
         if tracer is not None and event is not None:
             kind = "postpone" if plan.postpone else "transition"
-            tracer(TraceEvent(self.process.ref, kind, previous, event[0], event[1], next_state, self._now()))
+            tracer(TraceEvent(self.actor.ref, kind, previous, event[0], event[1], next_state, self._now()))
         timers = plan.timers
         if changed and event is not None:
             self._cancel_timer(_STATE_KEY)
@@ -397,9 +397,9 @@ class Engine:
     async def _state_enter(self, previous: Any, timers: dict[Hashable, Any]) -> Any:
         """Run the state enter call (again, for each ``RepeatState`` it returns); add its timers to ``timers``."""
         while True:
-            tracer = self.process.tracer
+            tracer = self.actor.tracer
             if tracer is not None:
-                tracer(TraceEvent(self.process.ref, "enter", self.state, ENTER, previous, time=self._now()))
+                tracer(TraceEvent(self.actor.ref, "enter", self.state, ENTER, previous, time=self._now()))
             result = self._state_callback(ENTER, previous)
             if result.__class__ is CoroutineType:
                 result = await result
@@ -477,8 +477,8 @@ class Engine:
         if action.time == 0:
             self._queue().insert(0, (timer, None))  # after everything already queued
         else:
-            fire = functools.partial(self.process.mailbox.put, (timer, None))
-            timer.handle = self.process.call_later(action.time, fire)
+            fire = functools.partial(self.actor.mailbox.put, (timer, None))
+            timer.handle = self.actor.call_later(action.time, fire)
 
     def _queue(self) -> list[Event]:
         """The queue, as a list of this engine's own (it starts shared and empty)."""
@@ -498,4 +498,4 @@ class Engine:
         self.timers.clear()
 
     def _now(self) -> float:
-        return self.process.now()
+        return self.actor.now()

@@ -80,12 +80,12 @@ class GenStateMachine:
     @property
     def ref(self) -> ActorRef:
         """This actor's own ref."""
-        return self._engine.process.ref
+        return self._engine.actor.ref
 
     @property
     def system(self) -> ActorSystem:
         """The system this actor runs in."""
-        return self._engine.process.system
+        return self._engine.actor.system
 
     @property
     def state(self) -> Any:
@@ -107,23 +107,23 @@ class GenStateMachine:
         if it traps exits. If its ``init`` fails, :class:`StartError` is raised
         and no exit signal reaches this actor.
         """
-        return await self._engine.process.start_link(cls, arg, name=name)
+        return await self._engine.actor.start_link(cls, arg, name=name)
 
     def link(self, ref: ActorRef) -> None:
         """Link to ``ref`` both ways; a dead actor sends exit signal ``"noproc"``."""
-        self._engine.process.link(ref)
+        self._engine.actor.link(ref)
 
     def unlink(self, ref: ActorRef) -> None:
         """Remove the link; an ``Exit`` from it still queued is dropped."""
-        self._engine.process.unlink(ref)
+        self._engine.actor.unlink(ref)
 
     def monitor(self, ref: ActorRef) -> Monitor:
         """Watch ``ref``: one ``Info`` event with ``Down(monitor, ref, reason)`` arrives when it exits."""
-        return self._engine.process.monitor(ref)
+        return self._engine.actor.monitor(ref)
 
     def demonitor(self, monitor: Monitor) -> None:
         """Stop watching; no ``Down`` for ``monitor`` arrives after this returns."""
-        self._engine.process.demonitor(monitor)
+        self._engine.actor.demonitor(monitor)
 
     # -- the runtime's interface (core.Behaviour) ---------------------------------
 
@@ -144,10 +144,10 @@ class GenStateMachine:
 
     async def actor_terminate(self, reason: Any) -> None:
         engine = self._engine
-        tracer = engine.process.tracer
+        tracer = engine.actor.tracer
         if tracer is not None:
-            now = engine.process.now()
-            tracer(TraceEvent(engine.process.ref, "terminate", engine.state, content=reason, time=now))
+            now = engine.actor.now()
+            tracer(TraceEvent(engine.actor.ref, "terminate", engine.state, content=reason, time=now))
         result = self.terminate(reason, engine.state, engine.data)
         if inspect.isawaitable(result):
             await result

@@ -93,6 +93,20 @@ Locate = Callable[[str], RaftView | None]
 """Finds the running RaftNode of a node by name (``None`` when the node is down or still starting)."""
 
 
+def running_raft_node(sim: Simulation, node: str, name: str = "raft") -> Any:
+    """The behaviour registered as ``name`` on ``node`` in ``sim`` (its RaftNode), or ``None``.
+
+    ``None`` while the node is down or the actor is starting, stopping or
+    gone. The one way the testing kit finds a node's RaftNode: ``RaftCluster.node``
+    and the ``locate`` of :meth:`RaftInvariants.attach` both use it.
+    """
+    try:
+        system = sim.system(node)
+    except LookupError:
+        return None
+    return behaviour_of(system, name)
+
+
 class _Incarnation:
     """What was seen of one run of a node, from a (re)start to its crash."""
 
@@ -169,11 +183,7 @@ class RaftInvariants:
         """
 
         def locate(node: str) -> RaftView | None:
-            try:
-                system = sim.system(node)
-            except LookupError:
-                return None
-            return cast(RaftView | None, behaviour_of(system, name))
+            return cast(RaftView | None, running_raft_node(sim, node, name))
 
         checker = cls(locate)
         for member in members:
@@ -485,6 +495,12 @@ class _RecordingMachine:
 
     def __repr__(self) -> str:
         return f"Recording({self.machine!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else is the wrapped machine's: a test reads its own machine through the RaftNode.
+        if name == "machine":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.machine, name)
 
     def apply(self, command: bytes) -> Any:
         index = self.checker._applying(self.node)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, cast
 
-from .._core import ActorSystem, behaviour_of
+from .._core import ActorSystem
 from ..raft import KVMachine, MemoryStorage, RaftConfig, RaftNode, RaftSpec, StateMachine
-from ._raft_checks import LEADER, RaftInvariants
+from ._raft_checks import LEADER, RaftInvariants, running_raft_node
 from ._simulator import Simulation
 
 NEMESIS_CONFIG: Final = RaftConfig(election_timeout=(0.5, 1.0), heartbeat_interval=0.1)
@@ -57,6 +57,8 @@ class RaftCluster:
         self._starts = dict.fromkeys(self.members, 0)
         self.down: set[str] = set()
         """The members crashed and not yet restarted."""
+        self.nodes: list[str] = list(self.members)
+        """Every node the cluster runs: the members, then those started outside the configuration."""
 
     def setup(self, member: str) -> Callable[[ActorSystem], Awaitable[None]]:
         """The setup function of ``member``'s node: it starts the RaftNode with the member's storage."""
@@ -70,20 +72,28 @@ class RaftCluster:
 
         return setup
 
-    async def start(self) -> None:
-        """Start every member's node."""
-        for member in self.members:
-            await self.sim.start_node(member, self.setup(member))
+    async def start(self, *nodes: str) -> None:
+        """Start the nodes named, every member's by default.
+
+        A node that is not one of ``members`` starts outside the
+        configuration: it knows the members, never campaigns, and catches up
+        once a leader adds it (``RaftClient.add_member``). It gets a storage
+        of its own and is checked like the members.
+        """
+        for node in nodes or self.members:
+            if node not in self.nodes:
+                self.nodes.append(node)
+                self.storages.setdefault(node, MemoryStorage())
+                self._starts[node] = 0
+                if self.invariants is not None:
+                    self.invariants.track(node)
+            await self.sim.start_node(node, self.setup(node))
 
     def node(self, member: str) -> RaftNode | None:
         """The running RaftNode of ``member`` (``None`` while it is down)."""
         if member in self.down:
             return None
-        try:
-            system = self.sim.system(member)
-        except LookupError:
-            return None
-        return cast(RaftNode | None, behaviour_of(system, self.name))
+        return cast(RaftNode | None, running_raft_node(self.sim, member, self.name))
 
     async def crash(self, member: str) -> None:
         """Crash ``member``: what it did not sync is lost."""
