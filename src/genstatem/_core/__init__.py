@@ -50,6 +50,7 @@ from ._messages import Info as Info
 from ._messages import Monitor as Monitor
 from ._messages import StopRequest as StopRequest
 from ._messages import SystemMessage as SystemMessage
+from ._process import EVENT_BUDGET as EVENT_BUDGET
 from ._process import Peer as Peer
 from ._ref import ActorRef as ActorRef
 from ._ref import LocalRef as LocalRef
