@@ -34,6 +34,7 @@ from ._errors import ActorError as ActorError
 from ._errors import ActorExited as ActorExited
 from ._errors import AlreadyStarted as AlreadyStarted
 from ._errors import CallTimeout as CallTimeout
+from ._errors import MailboxFull as MailboxFull
 from ._errors import NoProcess as NoProcess
 from ._errors import StartError as StartError
 from ._errors import is_clean_exit as is_clean_exit

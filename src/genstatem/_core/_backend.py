@@ -21,7 +21,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._caller import Caller, _AsyncioCaller, _EventCaller
-from ._mailbox import Mailbox, _AsyncioMailbox, _EventMailbox
+from ._mailbox import Mailbox, Overflow, _AsyncioMailbox, _BoundedAsyncioMailbox, _BoundedEventMailbox, _EventMailbox
 
 
 class TimerHandle(Protocol):
@@ -87,7 +87,12 @@ class Backend(Protocol):
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
 
-    def new_mailbox(self) -> Mailbox: ...
+    def new_mailbox(self, limit: int | None = None, owner: Any = None) -> Mailbox:
+        """A mailbox, bounded to ``limit`` items of what others send (``None``: unbounded).
+
+        ``owner`` (the actor's ref) names the actor when the limit turns messages away.
+        """
+        ...
 
     def new_caller(self) -> Caller: ...
 
@@ -156,8 +161,10 @@ class AsyncioBackend:
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
         return self._loop.call_later(delay, callback)
 
-    def new_mailbox(self) -> Mailbox:
-        return _AsyncioMailbox(self._loop)
+    def new_mailbox(self, limit: int | None = None, owner: Any = None) -> Mailbox:
+        if limit is None:
+            return _AsyncioMailbox(self._loop)
+        return _BoundedAsyncioMailbox(self._loop, Overflow(limit, owner, self.now))
 
     def new_caller(self) -> Caller:
         return _AsyncioCaller(self._loop.create_future())
@@ -204,8 +211,10 @@ class AnyioBackend:
         self._task_group.start_soon(fire)
         return timer
 
-    def new_mailbox(self) -> Mailbox:
-        return _EventMailbox()
+    def new_mailbox(self, limit: int | None = None, owner: Any = None) -> Mailbox:
+        if limit is None:
+            return _EventMailbox()
+        return _BoundedEventMailbox(Overflow(limit, owner, self.now))
 
     def new_caller(self) -> Caller:
         return _EventCaller()

@@ -117,8 +117,12 @@ class Actor(Protocol):
         """Stop watching; no ``Down`` for ``monitor`` arrives after this."""
         ...
 
-    async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
+    async def start_link(
+        self, cls: type[Any], arg: Any = None, *, name: Any = None, mailbox_limit: int | None = None
+    ) -> ActorRef | None:
         """Start an actor linked to this one, as its parent, with no moment where it runs unlinked.
+
+        ``mailbox_limit`` is as for ``ActorSystem.start``.
 
         Raises:
             StartError: its ``init`` failed; no exit signal reaches this actor.

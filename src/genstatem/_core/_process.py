@@ -116,13 +116,13 @@ class Process:
         "_budget",
     )
 
-    def __init__(self, system: ActorSystem, behaviour: Behaviour, name: Any) -> None:
+    def __init__(self, system: ActorSystem, behaviour: Behaviour, name: Any, mailbox_limit: int | None = None) -> None:
         self.id = system.next_actor_id()
         self.name = name
         self.system = system
         self.behaviour = behaviour
-        self.mailbox: Mailbox = system._loop.new_mailbox()
         self.ref = LocalRef(self)
+        self.mailbox: Mailbox = system._loop.new_mailbox(mailbox_limit, self.ref)
         self.status = Status.STARTING
         self.exit_reason: Any = None
         # Dicts, not sets, here: their order is insertion order, so what
@@ -353,10 +353,12 @@ class Process:
         """Watch ``ref``."""
         return self.monitor_peer(self.system.peer(ref))
 
-    async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
+    async def start_link(
+        self, cls: type[Any], arg: Any = None, *, name: Any = None, mailbox_limit: int | None = None
+    ) -> ActorRef | None:
         """Start a child linked to this process, which becomes its parent."""
         system = self.system
-        child = system._spawn(cls, name=name)
+        child = system._spawn(cls, name=name, mailbox_limit=mailbox_limit)
         child.parent = self
         self.link_peer(child)
         return await system._run_init(child, arg)

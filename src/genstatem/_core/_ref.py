@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._errors import NoProcess
+from ._errors import MailboxFull, NoProcess
 from ._messages import CAST, INFO, SYSTEM, Call, GetState, StopRequest
 from ._trace import Tracer, log_trace
 
@@ -126,13 +126,13 @@ class LocalRef(ActorRef):
         """Deliver ``(Cast(), msg)``; never blocks, never raises."""
         process = self._process
         if process.alive:
-            process.mailbox.put((CAST, msg))
+            process.mailbox.post((CAST, msg))
 
     def send(self, msg: Any) -> None:
         """Deliver ``(Info(), msg)``; never blocks, never raises."""
         process = self._process
         if process.alive:
-            process.mailbox.put((INFO, msg))
+            process.mailbox.post((INFO, msg))
 
     async def call(self, request: Any, timeout: float | None = 5.0) -> Any:
         """Deliver ``(Call(caller), request)`` and return the value replied.
@@ -141,14 +141,17 @@ class LocalRef(ActorRef):
             CallTimeout: no reply within ``timeout`` seconds (``None``: wait forever).
             NoProcess: the actor is not alive.
             ActorExited: the actor exited before replying.
+            MailboxFull: the actor's mailbox is at its ``mailbox_limit``.
         """
         process = self._process
         if not process.alive:
             raise NoProcess(f"{self!r} is not alive")
         caller = process.system._loop.new_caller()
+        mailbox = process.mailbox
+        if not mailbox.offer((Call(caller), request)):
+            raise MailboxFull(self, mailbox.limit or 0)
         callers = process.callers
         callers[caller] = None
-        process.mailbox.put((Call(caller), request))
         try:
             return await caller.wait(timeout)
         finally:

@@ -110,8 +110,20 @@ class ActorSystem:
                 self._context_token = None
         return False
 
-    async def start(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
+    async def start(
+        self, cls: type[Any], arg: Any = None, *, name: Any = None, mailbox_limit: int | None = None
+    ) -> ActorRef | None:
         """Start an actor of ``cls``; return once its ``init`` has returned.
+
+        Args:
+            cls: the actor's class.
+            arg: what its ``init`` gets.
+            name: a name to register it under.
+            mailbox_limit: the most messages its mailbox holds (``None``:
+                unbounded). Over it, a cast or a send is dropped and counted,
+                with a warning logged at most once a second, and a call raises
+                ``MailboxFull`` at once; exit signals, monitors' ``Down``,
+                system messages and timers always get in.
 
         Returns:
             its ref, or ``None`` when ``init`` returned ``Ignore()``.
@@ -119,8 +131,9 @@ class ActorSystem:
         Raises:
             AlreadyStarted: ``name`` is registered to a live actor.
             StartError: ``init`` returned ``Stop``, a bad value, or raised.
+            ValueError: ``mailbox_limit`` is not a positive integer.
         """
-        process = self._spawn(cls, name=name)
+        process = self._spawn(cls, name=name, mailbox_limit=mailbox_limit)
         return await self._run_init(process, arg)
 
     def now(self) -> float:
@@ -161,19 +174,23 @@ class ActorSystem:
         else:
             process.stop_now(reason)
 
-    def _spawn(self, cls: type[Any], *, name: Any = None) -> Process:
+    def _spawn(self, cls: type[Any], *, name: Any = None, mailbox_limit: int | None = None) -> Process:
         """Create an actor's process and take its name; ``_run_init`` starts it.
 
         Split in two so a parent can link to the process before it runs.
         """
         if self._task_group is None or self._closing:
             raise RuntimeError("the ActorSystem is not running (or is shutting down)")
+        if mailbox_limit is not None and (
+            not isinstance(mailbox_limit, int) or isinstance(mailbox_limit, bool) or mailbox_limit < 1
+        ):
+            raise ValueError(f"mailbox_limit must be a positive integer or None, not {mailbox_limit!r}")
         if name is not None:
             holder = self._names.get(name)
             if holder is not None:
                 raise AlreadyStarted(name, holder.ref)
         behaviour: Behaviour = cls()
-        process = Process(self, behaviour, name)
+        process = Process(self, behaviour, name, mailbox_limit)
         self._processes[process.id] = process
         if name is not None:
             self._names[name] = process
