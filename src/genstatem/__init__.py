@@ -17,6 +17,7 @@ from ._core import Cast as Cast
 from ._core import Down as Down
 from ._core import Exit as Exit
 from ._core import Info as Info
+from ._core import MailboxFull as MailboxFull
 from ._core import Monitor as Monitor
 from ._core import NoProcess as NoProcess
 from ._core import StartError as StartError
@@ -85,6 +86,7 @@ __all__ = [
     "Init",
     "Internal",
     "KeepState",
+    "MailboxFull",
     "MaxChildren",
     "Monitor",
     "NextEvent",

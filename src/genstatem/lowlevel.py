@@ -24,6 +24,7 @@ Writing a network:
 
 from ._core import CALLER_TYPES as CALLER_TYPES
 from ._core import CAST as CAST
+from ._core import EVENT_BUDGET as EVENT_BUDGET
 from ._core import IGNORED as IGNORED
 from ._core import INFO as INFO
 from ._core import SYSTEM as SYSTEM
@@ -59,6 +60,7 @@ from ._core import running_on_asyncio as running_on_asyncio
 __all__ = [
     "CALLER_TYPES",
     "CAST",
+    "EVENT_BUDGET",
     "IGNORED",
     "INFO",
     "SYSTEM",

@@ -223,3 +223,19 @@ def test_local_and_remote_refs_share_the_actor_ref_base() -> None:
 
     assert issubclass(lowlevel.LocalRef, gs.ActorRef)
     assert issubclass(RemoteRef, gs.ActorRef)
+
+
+async def test_receive_yields_to_the_event_loop_on_a_long_mailbox() -> None:
+    """A receive() loop draining a long mailbox lets a due timer run before it is done."""
+    events = 10 * lowlevel.EVENT_BUDGET
+    async with gs.ActorSystem() as system:
+        ref = await system.start(Echo)
+        assert ref is not None
+        echo = lowlevel.behaviour_of(system, ref)
+        seen: list[int] = []
+        system.call_later(0, lambda: seen.append(echo.count))
+        for _ in range(events):
+            ref.cast("tick")
+        assert await ref.get_state() == ("serving", events)
+        assert seen
+        assert seen[0] < events // 2

@@ -35,6 +35,7 @@ from ._errors import ActorExited as ActorExited
 from ._errors import AlreadyStarted as AlreadyStarted
 from ._errors import CallingSelf as CallingSelf
 from ._errors import CallTimeout as CallTimeout
+from ._errors import MailboxFull as MailboxFull
 from ._errors import NoProcess as NoProcess
 from ._errors import StartError as StartError
 from ._errors import call_timed_out as call_timed_out
@@ -53,6 +54,7 @@ from ._messages import Info as Info
 from ._messages import Monitor as Monitor
 from ._messages import StopRequest as StopRequest
 from ._messages import SystemMessage as SystemMessage
+from ._process import EVENT_BUDGET as EVENT_BUDGET
 from ._process import Peer as Peer
 from ._ref import ActorRef as ActorRef
 from ._ref import LocalRef as LocalRef

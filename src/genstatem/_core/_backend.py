@@ -13,6 +13,7 @@ events, sleeps and cancel scopes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._caller import Caller, _AsyncioCaller, _EventCaller
-from ._mailbox import Mailbox, _AsyncioMailbox, _EventMailbox
+from ._mailbox import Mailbox, Overflow, _AsyncioMailbox, _BoundedAsyncioMailbox, _BoundedEventMailbox, _EventMailbox
 
 
 class TimerHandle(Protocol):
@@ -87,18 +88,31 @@ class Backend(Protocol):
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
 
-    def new_mailbox(self) -> Mailbox: ...
+    def new_mailbox(self, limit: int | None = None, owner: Any = None) -> Mailbox:
+        """A mailbox, bounded to ``limit`` items of what others send (``None``: unbounded).
+
+        ``owner`` (the actor's ref) names the actor when the limit turns messages away.
+        """
+        ...
 
     def new_caller(self) -> Caller: ...
 
     def cancel_scope(self) -> CancelScope: ...
 
+    async def open(self) -> None:
+        """Get ready to ``spawn``: called once, from the system's ``__aenter__``."""
+        ...
+
     def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
         """Run ``function(*args)`` as a task of its own; it must catch its own errors."""
         ...
 
-    async def wait_tasks(self) -> None:
-        """Wait until every spawned task has finished."""
+    async def wait_tasks(self, timeout: float) -> bool:
+        """Wait until every spawned task has finished, for ``timeout`` seconds at most.
+
+        Returns:
+            ``False`` when some are still running: they are abandoned.
+        """
         ...
 
 
@@ -124,6 +138,9 @@ class AsyncioBackend:
         self._context = contextvars.copy_context()
         self._failures: list[BaseException] = []  # raised from the task group, or at the latest on exit
 
+    async def open(self) -> None:
+        return None
+
     def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
         task = self._loop.create_task(function(*args))
         self._tasks.add(task)
@@ -143,12 +160,13 @@ class AsyncioBackend:
     def cancel_scope(self) -> CancelScope:
         return _TaskScope()
 
-    async def wait_tasks(self) -> None:
+    async def wait_tasks(self, timeout: float) -> bool:
         if self._tasks:
-            await asyncio.wait(list(self._tasks))
+            await asyncio.wait(list(self._tasks), timeout=timeout)
         if self._failures:  # the system is leaving before its task group could raise them
             failures, self._failures = self._failures, []
             raise BaseExceptionGroup("an actor's task failed", failures)
+        return not self._tasks
 
     def now(self) -> float:
         return self._loop.time()
@@ -156,8 +174,10 @@ class AsyncioBackend:
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
         return self._loop.call_later(delay, callback)
 
-    def new_mailbox(self) -> Mailbox:
-        return _AsyncioMailbox(self._loop)
+    def new_mailbox(self, limit: int | None = None, owner: Any = None) -> Mailbox:
+        if limit is None:
+            return _AsyncioMailbox(self._loop)
+        return _BoundedAsyncioMailbox(self._loop, Overflow(limit, owner, self.now))
 
     def new_caller(self) -> Caller:
         return _AsyncioCaller(self._loop.create_future())
@@ -174,21 +194,69 @@ class _ScopeTimer:
 
 
 class AnyioBackend:
-    """Events, sleeps and cancel scopes: works on every anyio backend."""
+    """Events, sleeps and cancel scopes: works on every anyio backend (trio is the other one).
 
-    __slots__ = ("_task_group",)
+    Actor tasks run in a task group of their own, hosted by a trio *system
+    task* rather than by the system's task group: a task stuck in a shielded
+    cancel scope cannot be cancelled, and a task group cannot be left while
+    one of its tasks runs. Hosted apart, such a task can be abandoned, so the
+    system's exit always ends. A task that fails (a runtime bug: actors catch
+    their own errors) fails the system's task group, as a failing child would.
+    """
+
+    __slots__ = ("_actors", "_closed", "_done", "_failures", "_task_group")
 
     def __init__(self, task_group: TaskGroup) -> None:
         self._task_group = task_group
+        self._actors: TaskGroup | None = None
+        self._closed = anyio.Event()
+        self._done = anyio.Event()
+        self._failures: list[BaseException] = []
+
+    async def open(self) -> None:
+        import trio  # the only other anyio backend: we run on it
+
+        ready = anyio.Event()
+        trio.lowlevel.spawn_system_task(self._host, ready, context=contextvars.copy_context())
+        await ready.wait()
+
+    async def _host(self, ready: anyio.Event) -> None:
+        try:
+            async with anyio.create_task_group() as actors:
+                self._actors = actors
+                ready.set()
+                await self._closed.wait()
+        except anyio.get_cancelled_exc_class():
+            raise  # the run itself is ending
+        except BaseException as error:
+            self._failures.append(error)
+            with contextlib.suppress(RuntimeError):  # the system's task group is gone: wait_tasks raises it
+                self._task_group.start_soon(self._reraise, error)
+        finally:
+            ready.set()
+            self._done.set()
+
+    async def _reraise(self, error: BaseException) -> None:
+        if error in self._failures:
+            self._failures.remove(error)
+            raise error
 
     def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
-        self._task_group.start_soon(function, *args)
+        if self._actors is None:
+            raise RuntimeError("the ActorSystem is not running")
+        self._actors.start_soon(function, *args)
 
     def cancel_scope(self) -> CancelScope:
         return anyio.CancelScope()
 
-    async def wait_tasks(self) -> None:
-        return None  # the task group waits for them when the system exits
+    async def wait_tasks(self, timeout: float) -> bool:
+        self._closed.set()
+        with anyio.move_on_after(timeout):
+            await self._done.wait()
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise BaseExceptionGroup("an actor's task failed", failures)
+        return self._done.is_set()
 
     def now(self) -> float:
         return anyio.current_time()
@@ -204,8 +272,10 @@ class AnyioBackend:
         self._task_group.start_soon(fire)
         return timer
 
-    def new_mailbox(self) -> Mailbox:
-        return _EventMailbox()
+    def new_mailbox(self, limit: int | None = None, owner: Any = None) -> Mailbox:
+        if limit is None:
+            return _EventMailbox()
+        return _BoundedEventMailbox(Overflow(limit, owner, self.now))
 
     def new_caller(self) -> Caller:
         return _EventCaller()

@@ -74,8 +74,10 @@ class Actor(Protocol):
 
         The signal lands at the actor's next await. A behaviour that takes
         items from ``mailbox.items`` without awaiting checks this between
-        them and awaits ``anyio.lowlevel.checkpoint()`` when it is set;
-        :meth:`receive` does that itself.
+        them and awaits ``anyio.lowlevel.checkpoint()`` when it is set, and
+        also after every ``EVENT_BUDGET`` items, so that a busy actor cannot
+        starve the other actors, the timers and I/O; :meth:`receive` does
+        both itself.
         """
         ...
 
@@ -85,7 +87,10 @@ class Actor(Protocol):
         ...
 
     async def receive(self) -> tuple[Any, Any]:
-        """The oldest mailbox item, waiting for one if need be; a pending exit lands first."""
+        """The oldest mailbox item, waiting for one if need be; a pending exit lands first.
+
+        It yields to the event loop every ``EVENT_BUDGET`` items it takes without waiting.
+        """
         ...
 
     def now(self) -> float:
@@ -112,8 +117,12 @@ class Actor(Protocol):
         """Stop watching; no ``Down`` for ``monitor`` arrives after this."""
         ...
 
-    async def start_link(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
+    async def start_link(
+        self, cls: type[Any], arg: Any = None, *, name: Any = None, mailbox_limit: int | None = None
+    ) -> ActorRef | None:
         """Start an actor linked to this one, as its parent, with no moment where it runs unlinked.
+
+        ``mailbox_limit`` is as for ``ActorSystem.start``.
 
         Raises:
             StartError: its ``init`` failed; no exit signal reaches this actor.

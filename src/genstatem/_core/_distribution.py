@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._errors import MailboxFull
 from ._messages import SYSTEM, Call, GetState, StopRequest
 
 if TYPE_CHECKING:
@@ -64,7 +65,8 @@ def deliver_call(ref: LocalRef, caller: Caller, request: Any) -> bool:
     """Put ``(Call(caller), request)`` in the mailbox of the local actor ``ref``, as ``call`` does.
 
     The actor answers through ``caller``; if it exits first, it fails
-    ``caller`` with ``ActorExited``. Once ``caller`` is answered, tell the
+    ``caller`` with ``ActorExited``; if its mailbox is at its limit, ``caller``
+    fails at once with ``MailboxFull``. Once ``caller`` is answered, tell the
     actor with :func:`forget_caller`.
 
     Returns:
@@ -73,8 +75,11 @@ def deliver_call(ref: LocalRef, caller: Caller, request: Any) -> bool:
     process = ref._process
     if not process.alive:
         return False
+    mailbox = process.mailbox
+    if not mailbox.offer((Call(caller), request)):
+        caller.fail(MailboxFull(ref, mailbox.limit or 0))
+        return True
     process.callers[caller] = None
-    process.mailbox.put((Call(caller), request))
     return True
 
 

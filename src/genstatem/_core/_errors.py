@@ -53,6 +53,22 @@ class CallingSelf(ActorError):
     """
 
 
+class MailboxFull(ActorError):
+    """A call found the actor's mailbox at its ``mailbox_limit``: the request was not delivered.
+
+    The actor is alive but behind; the caller decides whether to retry later,
+    shed the work or give up. Casts and sends over the limit are dropped
+    instead (they never raise), and counted.
+
+    Attributes:
+        limit: the mailbox limit the actor was started with.
+    """
+
+    def __init__(self, ref: ActorRef, limit: int) -> None:
+        super().__init__(f"the mailbox of {ref!r} is full ({limit} messages): the call was not delivered")
+        self.limit = limit
+
+
 class ActorExited(ActorError):
     """The actor exited before it replied.
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._context import current_task
-from ._errors import CallingSelf, CallTimeout, NoProcess, call_timed_out
+from ._errors import CallingSelf, CallTimeout, MailboxFull, NoProcess, call_timed_out
 from ._messages import CAST, INFO, SYSTEM, Call, GetState, StopRequest
 from ._trace import Tracer, log_trace
 
@@ -127,13 +127,13 @@ class LocalRef(ActorRef):
         """Deliver ``(Cast(), msg)``; never blocks, never raises."""
         process = self._process
         if process.alive:
-            process.mailbox.put((CAST, msg))
+            process.mailbox.post((CAST, msg))
 
     def send(self, msg: Any) -> None:
         """Deliver ``(Info(), msg)``; never blocks, never raises."""
         process = self._process
         if process.alive:
-            process.mailbox.put((INFO, msg))
+            process.mailbox.post((INFO, msg))
 
     async def call(self, request: Any, timeout: float | None = 5.0) -> Any:
         """Deliver ``(Call(caller), request)`` and return the value replied.
@@ -143,6 +143,7 @@ class LocalRef(ActorRef):
             NoProcess: the actor is not alive.
             ActorExited: the actor exited before replying.
             CallingSelf: an actor called itself (it would wait on its own reply).
+            MailboxFull: the actor's mailbox is at its ``mailbox_limit``.
         """
         process = self._process
         if not process.alive:
@@ -150,9 +151,11 @@ class LocalRef(ActorRef):
         if process.task is not None and process.task is current_task():
             raise _calling_self(self, "call")
         caller = process.system._loop.new_caller()
+        mailbox = process.mailbox
+        if not mailbox.offer((Call(caller), request)):
+            raise MailboxFull(self, mailbox.limit or 0)
         callers = process.callers
         callers[caller] = None
-        process.mailbox.put((Call(caller), request))
         try:
             return await caller.wait(timeout)
         except CallTimeout:

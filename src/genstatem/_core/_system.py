@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, overload
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from ._backend import Backend, TimerHandle, current_backend
@@ -50,19 +51,26 @@ class NeverIgnores(Protocol):
     def init(self, arg: Any, /) -> Awaitable[_Started | _Refused] | _Started | _Refused: ...
 
 
+KILL_GRACE = 1.0
+"""Seconds a killed actor gets to be gone on exit, after ``shutdown_timeout``; then it is abandoned."""
+
+
 class ActorSystem:
     """Runs actors; leaving the ``async with`` block stops every one still alive.
 
-    Actors stop newest first, each with ``terminate(reason="shutdown")``; an
-    actor not gone within ``shutdown_timeout`` seconds is killed, so a
-    ``terminate`` that hangs cannot hang the exit. An actor started by another
-    actor (``start_link``, supervisors) is stopped by its parent, not directly.
+    Actors stop concurrently, each with ``terminate(reason="shutdown")``,
+    begun newest first; those not gone within ``shutdown_timeout`` seconds
+    in all are killed, so a ``terminate`` that hangs cannot hang the exit.
+    One that does not end even when killed (on trio: a ``terminate`` stuck
+    in a shielded cancel scope) is abandoned a second later, with an error
+    logged. An actor started by another actor (``start_link``, supervisors)
+    is stopped by its parent, not directly.
 
     Args:
         node: this system's node name, as other nodes address it.
         network: a network to join as ``node`` (``genstatem.net``); actors on
             other nodes are then reached with ``remote``.
-        shutdown_timeout: seconds each actor gets to stop on exit.
+        shutdown_timeout: seconds the actors get, together, to stop on exit.
         tracer: a tracer every actor started here gets (see ``ActorRef.trace``).
     """
 
@@ -105,6 +113,11 @@ class ActorSystem:
         self._task_group = task_group
         self._backend = current_backend(task_group)
         self._context_token = current_system.set(self)
+        try:
+            await self._backend.open()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         if self.network is not None:
             try:
                 self._distribution = await self.network.attach(self)
@@ -122,8 +135,9 @@ class ActorSystem:
         assert self._task_group is not None
         try:
             with anyio.CancelScope(shield=True):
-                await self._stop_all()
-                await self._loop.wait_tasks()
+                stopped = await self._stop_all()
+                if not await self._loop.wait_tasks(KILL_GRACE if stopped else 0):
+                    log.error("actor tasks still running on exit: abandoned")
             if self._distribution is not None:
                 # outside the shield: the network's own task groups were entered outside it too
                 distribution, self._distribution = self._distribution, None
@@ -137,17 +151,33 @@ class ActorSystem:
         return False
 
     @overload
-    async def start(self, cls: type[NeverIgnores], arg: Any = None, *, name: Any = None) -> ActorRef: ...
+    async def start(
+        self, cls: type[NeverIgnores], arg: Any = None, *, name: Any = None, mailbox_limit: int | None = None
+    ) -> ActorRef: ...
 
     @overload
-    async def start(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None: ...
+    async def start(
+        self, cls: type[Any], arg: Any = None, *, name: Any = None, mailbox_limit: int | None = None
+    ) -> ActorRef | None: ...
 
-    async def start(self, cls: type[Any], arg: Any = None, *, name: Any = None) -> ActorRef | None:
+    async def start(
+        self, cls: type[Any], arg: Any = None, *, name: Any = None, mailbox_limit: int | None = None
+    ) -> ActorRef | None:
         """Start an actor of ``cls``; return once its ``init`` has returned.
 
         For type checkers, the result is ``ActorRef`` when the class's ``init``
         is annotated to return ``Init`` or ``Stop`` only (it cannot ignore),
         and ``ActorRef | None`` when its annotation allows ``Ignore``.
+
+        Args:
+            cls: the actor's class.
+            arg: what its ``init`` gets.
+            name: a name to register it under.
+            mailbox_limit: the most messages its mailbox holds (``None``:
+                unbounded). Over it, a cast or a send is dropped and counted,
+                with a warning logged at most once a second, and a call raises
+                ``MailboxFull`` at once; exit signals, monitors' ``Down``,
+                system messages and timers always get in.
 
         Returns:
             its ref, or ``None`` when ``init`` returned ``Ignore()``.
@@ -155,8 +185,9 @@ class ActorSystem:
         Raises:
             AlreadyStarted: ``name`` is registered to a live actor.
             StartError: ``init`` returned ``Stop``, a bad value, or raised.
+            ValueError: ``mailbox_limit`` is not a positive integer.
         """
-        process = self._spawn(cls, name=name)
+        process = self._spawn(cls, name=name, mailbox_limit=mailbox_limit)
         return await self._run_init(process, arg)
 
     def now(self) -> float:
@@ -197,19 +228,23 @@ class ActorSystem:
         else:
             process.stop_now(reason)
 
-    def _spawn(self, cls: type[Any], *, name: Any = None) -> Process:
+    def _spawn(self, cls: type[Any], *, name: Any = None, mailbox_limit: int | None = None) -> Process:
         """Create an actor's process and take its name; ``_run_init`` starts it.
 
         Split in two so a parent can link to the process before it runs.
         """
         if self._task_group is None or self._closing:
             raise RuntimeError("the ActorSystem is not running (or is shutting down)")
+        if mailbox_limit is not None and (
+            not isinstance(mailbox_limit, int) or isinstance(mailbox_limit, bool) or mailbox_limit < 1
+        ):
+            raise ValueError(f"mailbox_limit must be a positive integer or None, not {mailbox_limit!r}")
         if name is not None:
             holder = self._names.get(name)
             if holder is not None:
                 raise AlreadyStarted(name, holder.ref)
         behaviour: Behaviour = cls()
-        process = Process(self, behaviour, name)
+        process = Process(self, behaviour, name, mailbox_limit)
         self._processes[process.id] = process
         if name is not None:
             self._names[name] = process
@@ -289,24 +324,47 @@ class ActorSystem:
         if process.name is not None and self._names.get(process.name) is process:
             del self._names[process.name]
 
-    async def _stop_all(self) -> None:
+    async def _stop_all(self) -> bool:
+        """Stop every actor, within ``shutdown_timeout`` (plus ``KILL_GRACE`` for the stubborn).
+
+        Returns ``False`` when some actor had to be abandoned.
+
+        The roots (actors with no live parent) stop concurrently, like the
+        children of a supervisor with ``brutal_kill`` after a timeout; each
+        parent stops its own children. What is left at the deadline is killed,
+        and what survives even that is abandoned, with an error logged.
+        """
         self._closing = True
-        while self._processes:
+        loop = self._loop
+        deadline = loop.now() + self.shutdown_timeout
+        while self._processes and loop.now() < deadline:
             live = list(self._processes.values())
             roots = [p for p in live if p.parent is None or not p.parent.alive]
-            await self._stop_each(reversed(roots or live))
+            stopping = list(reversed(roots or live))
+            for process in stopping:
+                if process.alive:
+                    process.stop_now("shutdown")
+                    await anyio.lowlevel.checkpoint()  # its terminate begins before the next one's
+            await self._wait_gone(stopping, deadline)
+        left = list(self._processes.values())
+        if not left:
+            return True
+        for process in reversed(left):
+            log.warning("actor did not stop in time; killed", actor=repr(process.ref))
+            process.kill()
+        await self._wait_gone(left, loop.now() + KILL_GRACE)
+        abandoned = [process for process in left if process.alive]
+        for process in abandoned:
+            log.error("actor did not stop when killed; abandoned", actor=repr(process.ref))
+            self._forget(process)
+        return not abandoned
 
-    async def _stop_each(self, processes: Iterable[Process]) -> None:
+    async def _wait_gone(self, processes: Iterable[Process], deadline: float) -> None:
         for process in processes:
-            if not process.alive:
-                continue
-            process.stop_now("shutdown")
-            with contextlib.suppress(CallTimeout):  # a timer on the wait: cheaper than a cancel scope
-                await process.wait_exit(self.shutdown_timeout)
-            if process.alive:
-                log.warning("actor did not stop in time; killed", actor=repr(process.ref))
-                process.kill()
-                await process.wait_exit()
+            remaining = deadline - self._loop.now()
+            if process.alive and remaining > 0:
+                with contextlib.suppress(CallTimeout):  # a timer on the wait: cheaper than a cancel scope
+                    await process.wait_exit(remaining)
 
 
 def behaviour_of(system: ActorSystem, target: ActorRef | Any) -> Any:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.lowlevel
 
-from .._core import SYSTEM, Actor, Caller, GetState, StopRequest, TraceEvent
+from .._core import EVENT_BUDGET, SYSTEM, Actor, Caller, GetState, StopRequest, TraceEvent
 from ._errors import BadReturn
 from ._events import EVENT_TYPES, Enter, EventTimeout, GenericTimeout, StateTimeout
 from ._results import (
@@ -213,14 +213,19 @@ class Engine:
             reason = await self._state_transition(self.state, self._init_plan, None, changed=True, repeat=False)
             mailbox = self.actor.mailbox
             actor = self.actor
+            budget = EVENT_BUDGET
             while reason is _RUNNING:
-                if actor.exit_pending:
-                    await anyio.lowlevel.checkpoint()  # the exit signal's cancellation lands here
+                budget -= 1
+                if actor.exit_pending or not budget:
+                    # the exit signal's cancellation lands here, and other tasks get their turn
+                    budget = EVENT_BUDGET
+                    await anyio.lowlevel.checkpoint()
                 if self.queue:
                     event = self.queue.pop()
                 elif mailbox.items:
                     event = mailbox.items.popleft()
                 else:
+                    budget = EVENT_BUDGET
                     await mailbox.wait()
                     continue
                 kind = event[0]
