@@ -13,8 +13,10 @@ leader's quorum check are timeouts too. Peer messages are casts between
 the nodes' ``RaftNode`` actors; client requests are calls, answered when
 their entry is committed and applied.
 
-The mechanisms live beside the node, one file each: what the leader knows
-of each follower (``_progress.py``), linearizable reads (``_reads.py``),
+The mechanisms live beside the node, one file each: log replication, the
+leader's sending and the follower's accepting (``_replication.py``, a part of
+the class), what the leader knows of each follower (``_progress.py``),
+linearizable reads (``_reads.py``),
 the configuration log (``_membership.py``), and applying entries with
 client sessions and snapshots (``_apply.py``).
 
@@ -24,9 +26,8 @@ sent, and log entries before an append is acknowledged or replicated.
 
 from __future__ import annotations
 
-import enum
 import random
-from typing import Any, Final
+from typing import Any
 
 import structlog
 
@@ -47,6 +48,8 @@ from ._config import RaftSpec
 from ._log import Entry
 from ._membership import Membership
 from ._progress import Leadership, Progress, quorum_index
+from ._replication import Replication
+from ._roles import Role, Timer
 from ._rpc import (
     Append,
     AppendReply,
@@ -70,29 +73,7 @@ from ._storage import LogStore, Snapshot, SnapshotStore, TermStore
 log = structlog.get_logger("genstatem.raft")
 
 
-class Role(enum.StrEnum):
-    """A node's roles, which are its states: each value names its handler method."""
-
-    FOLLOWER = "follower"
-    PRE_CANDIDATE = "pre_candidate"
-    CANDIDATE = "candidate"
-    LEADER = "leader"
-
-    def __repr__(self) -> str:
-        return repr(self.value)  # traces and diagrams show 'leader', as when roles were plain strings
-
-
-class Timer:
-    """The names of the node's timers."""
-
-    ELECTION: Final = "election"  # a state timeout: any change of role restarts it
-    CHECK_QUORUM: Final = "check_quorum"  # the leader's state timeout: has a quorum answered lately?
-    TALLY: Final = "tally"  # zero time: counts the votes once the enter call is done
-    HEARTBEAT: Final = "heartbeat"  # generic: a leader's heartbeats
-    TRANSFER: Final = "transfer"  # generic: a leadership transfer's deadline
-
-
-class RaftNode(GenStateMachine):
+class RaftNode(Replication, GenStateMachine):
     """A member of a Raft cluster; its roles are its states."""
 
     callback_mode = "state_functions"
@@ -255,71 +236,6 @@ class RaftNode(GenStateMachine):
             return stepped_down or KeepState(actions=self._election_timer())
         return stepped_down
 
-    def _follow(self, leader: str, data: Any, stepped_down: Any) -> Any:
-        """The leader of our term spoke: follow it (a candidate steps down) and restart the election timer."""
-        self.last_leader_contact = self._now()
-        stepped_down = stepped_down or self._step_down(data)  # None for a follower: its timer restarts below
-        self.leader_id = leader
-        return stepped_down or KeepState(actions=self._election_timer())
-
-    async def _on_append(self, append: Append, data: Any, stepped_down: Any) -> Any:
-        if append.term < self.term:
-            self._send(append.leader, AppendReply(self.term, self.id, False, 0))
-            return stepped_down
-        result = self._follow(append.leader, data, stepped_down)
-        success, match, hint = self._accept_entries(append)
-        if success:
-            await self.log_store.sync()  # persisted before it is acknowledged
-            await self._advance_commit(min(append.commit, match))
-        self._send(append.leader, AppendReply(self.term, self.id, success, match, hint, append.read_seq))
-        return result
-
-    def _accept_entries(self, append: Append) -> tuple[bool, int, int]:
-        """The consistency check and the append: ``(success, match, hint)``."""
-        store = self.log_store
-        if append.prev_index > store.last_index():
-            return False, 0, store.last_index() + 1
-        prev_term = store.term_at(append.prev_index)
-        if prev_term is not None and prev_term != append.prev_term:
-            # fast backtracking: skip back past every entry of the conflicting term
-            hint = append.prev_index
-            while hint > store.first_index() and store.term_at(hint - 1) == prev_term:
-                hint -= 1
-            return False, 0, max(hint, self.commit_index + 1)
-        for offset, entry in enumerate(append.entries):
-            if entry.index <= store.first_index() - 1:
-                continue  # already covered by our snapshot: committed, identical
-            existing = store.term_at(entry.index)
-            if existing == entry.term:
-                continue  # a duplicate: a no-op
-            if existing is not None:
-                if entry.index <= self.commit_index:
-                    raise AssertionError(f"leader {append.leader} would overwrite committed entry {entry.index}")
-                store.truncate_from(entry.index)
-                self._reload_members()
-            store.append(append.entries[offset:])
-            self._note_configs(append.entries[offset:])
-            break
-        return True, append.prev_index + len(append.entries), 0
-
-    async def _on_install_snapshot(self, install: InstallSnapshot, data: Any, stepped_down: Any) -> Any:
-        if install.term < self.term:
-            self._send(install.leader, AppendReply(self.term, self.id, False, 0))
-            return stepped_down
-        result = self._follow(install.leader, data, stepped_down)
-        snapshot = install.snapshot
-        if snapshot.index > self.commit_index:
-            self.snapshot_store.save(snapshot)
-            await self.snapshot_store.sync()  # the snapshot is safe before the log it replaces goes
-            if self.log_store.term_at(snapshot.index) != snapshot.term:
-                self.log_store.truncate_from(max(self.log_store.first_index(), self.commit_index + 1))
-            self.log_store.compact(snapshot.index, snapshot.term)
-            await self.log_store.sync()
-            self._restore(snapshot)
-            self._reload_members()
-        self._send(install.leader, AppendReply(self.term, self.id, True, max(snapshot.index, self.commit_index)))
-        return result
-
     # -- the leader ---------------------------------------------------------------------
 
     async def _become_leader(self) -> Any:
@@ -399,82 +315,6 @@ class RaftNode(GenStateMachine):
             reply(pending.caller, self.applier.query(pending.query))
         if again:
             self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
-
-    async def _append_local(self, entries: list[Entry]) -> None:
-        self.log_store.append(entries)
-        self._note_configs(entries)
-        self.leading.uncommitted_bytes += sum(entry.size() for entry in entries)
-        await self.log_store.sync()  # persisted before it is replicated
-        self._broadcast_appends(heartbeat=False)
-        await self._advance_leader_commit()
-
-    def _broadcast_appends(self, *, heartbeat: bool) -> None:
-        for peer in self.leading.progress:
-            self._replicate(peer, heartbeat=heartbeat)
-
-    def _replicate(self, peer: str, *, heartbeat: bool = False) -> None:
-        """Send ``peer`` what it lacks, up to ``max_inflight`` messages; a heartbeat always goes."""
-        progress = self.leading.progress[peer]
-        store = self.log_store
-        sent = False
-        while progress.inflight < self.config.max_inflight and progress.next <= store.last_index():
-            if progress.next < store.first_index():
-                snapshot = self.snapshot_store.load()
-                assert snapshot is not None
-                self._send(peer, InstallSnapshot(self.term, self.id, snapshot))
-                progress.next = snapshot.index + 1
-                progress.inflight = self.config.max_inflight  # nothing more until it answers (or a heartbeat probes)
-                return
-            entries = store.entries(
-                progress.next, progress.next + self.config.max_batch_entries, max_bytes=self.config.max_batch_bytes
-            )
-            self._send_append(peer, progress.next, tuple(entries))
-            progress.next += len(entries)
-            progress.inflight += 1
-            sent = True
-        if heartbeat and not sent:
-            self._send_append(peer, progress.next, ())
-
-    def _send_append(self, peer: str, next_index: int, entries: tuple[Entry, ...]) -> None:
-        prev = next_index - 1
-        prev_term = self.log_store.term_at(prev) or 0
-        read_seq = self.leading.reads.seq
-        self._send(peer, Append(self.term, self.id, prev, prev_term, entries, self.commit_index, read_seq))
-
-    async def _on_append_reply(self, answer: AppendReply, data: Any) -> Any:
-        progress = self.leading.progress.get(answer.follower)
-        if progress is None:
-            return None
-        progress.on_reply(answer)
-        if answer.success:
-            await self._advance_leader_commit()
-            self._maybe_send_timeout_now()
-        self._replicate(answer.follower)
-        self._serve_reads()
-        return self._leave_if_removed(data)
-
-    async def _advance_leader_commit(self) -> None:
-        """Commit the highest index a quorum holds, if it is of this term (never count older terms)."""
-        matches = [self.log_store.last_index() if self.id in self.members else 0]
-        matches += [p.match for peer, p in self.leading.progress.items() if peer in self.members]
-        candidate = quorum_index(matches, self._quorum())
-        if candidate > self.commit_index and self.log_store.term_at(candidate) == self.term:
-            await self._advance_commit(candidate)
-
-    def _check_quorum(self, data: Any) -> Any:
-        progress = self.leading.progress
-        active = 1 + sum(1 for peer, p in progress.items() if p.active and peer in self.members)
-        for p in progress.values():
-            p.active = False
-        if active < self._quorum():
-            log.warning("lost contact with a quorum; stepping down", node=self.id, term=self.term)
-            return self._step_down(data)
-        return KeepState(actions=StateTimeout(self.config.election_timeout[0], Timer.CHECK_QUORUM))
-
-    def _maybe_send_timeout_now(self) -> None:
-        target = self.leading.transfer_target
-        if target is not None and self.leading.progress[target].match == self.log_store.last_index():
-            self._send(target, TimeoutNow(self.term, self.id))
 
     def _leave_if_removed(self, data: Any) -> Any:
         if self.id not in self.members and self.commit_index >= self.membership.index:
