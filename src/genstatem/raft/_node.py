@@ -32,6 +32,7 @@ from typing import Any
 import structlog
 
 from .._core import Call, Caller, Cast, reply
+from ..net import EncodeError
 from ..statem import (
     Enter,
     GenericTimeout,
@@ -45,7 +46,7 @@ from ..statem import (
 )
 from ._apply import Applier
 from ._config import RaftSpec
-from ._log import Entry
+from ._log import ENTRY_OVERHEAD, Entry
 from ._membership import Membership
 from ._progress import Leadership, Progress, quorum_index
 from ._replication import Replication
@@ -62,13 +63,15 @@ from ._rpc import (
     RaftStatus,
     Read,
     Rejected,
+    SnapshotReply,
     TimeoutNow,
+    TooLarge,
     TransferLeadership,
     Unknown,
     VoteReply,
     VoteRequest,
 )
-from ._storage import LogStore, Snapshot, SnapshotStore, TermStore
+from ._storage import LogStore, Snapshot, SnapshotStore, SnapshotWriter, TermStore
 
 log = structlog.get_logger("genstatem.raft")
 
@@ -99,6 +102,7 @@ class RaftNode(Replication, GenStateMachine):
         self.last_leader_contact = -float("inf")
         self.votes: set[str] = set()
         self.campaign_for_transfer = False
+        self.receiving: SnapshotWriter | None = None  # a snapshot arriving from the leader, chunk by chunk
         # Volatile state on leaders.
         self.leading = Leadership()
         snapshot = self.snapshot_store.load()
@@ -181,6 +185,9 @@ class RaftNode(Replication, GenStateMachine):
                 return None
             case Cast(), AppendReply(term=term) as answer if term == self.term:
                 return await self._on_append_reply(answer, data)
+            case Cast(), SnapshotReply(term=term) as answer if term == self.term:
+                self._on_snapshot_reply(answer)
+                return None
             case Call(caller), Propose() as proposal:
                 return await self._propose(caller, proposal)
             case Call(caller), Read(query=query):
@@ -209,6 +216,8 @@ class RaftNode(Replication, GenStateMachine):
                 return await self._on_append(append, data, stepped_down)
             case Cast(), InstallSnapshot() as install:
                 return await self._on_install_snapshot(install, data, stepped_down)
+            case Call(caller), Propose() as proposal if (refusal := self._too_large(proposal)) is not None:
+                return KeepState(actions=Reply(caller, refusal))  # refused here, not sent on to the leader
             case Call(caller), Propose() | Read() | ChangeMembers() | TransferLeadership():
                 return KeepState(actions=Reply(caller, NotLeader(self.leader_id)))
             case Call(caller), GetStatus():
@@ -255,13 +264,16 @@ class RaftNode(Replication, GenStateMachine):
         return KeepState(actions=timers)
 
     async def _propose(self, caller: Caller, proposal: Propose) -> Any:
+        if (refusal := self._too_large(proposal)) is not None:
+            return KeepState(actions=Reply(caller, refusal))
         if self.leading.transfer_target is not None:
             return KeepState(actions=Reply(caller, Rejected("leadership transfer in progress")))
         if self.leading.uncommitted_bytes > self.config.max_uncommitted_bytes:
             return KeepState(actions=Reply(caller, Rejected("too many uncommitted entries")))
         answer = self.applier.answered(proposal.client, proposal.seq)
         if answer is not None:
-            return KeepState(actions=Reply(caller, answer))
+            self._reply(caller, answer)
+            return None
         index = self.log_store.last_index() + 1
         entry = Entry(index, self.term, proposal.command, client=proposal.client, seq=proposal.seq)
         self.leading.waiting[index] = (self.term, caller)
@@ -274,6 +286,10 @@ class RaftNode(Replication, GenStateMachine):
         members = self.membership.changed(add=change.add, remove=change.remove)
         index = self.log_store.last_index() + 1
         entry = Entry(index, self.term, b"", kind="config", config=members)
+        if entry.size() - ENTRY_OVERHEAD > self.config.max_command_bytes:
+            return KeepState(
+                actions=Reply(caller, TooLarge(entry.size() - ENTRY_OVERHEAD, self.config.max_command_bytes))
+            )
         self.leading.waiting[index] = (self.term, caller)
         await self._append_local([entry])
         for peer in members:
@@ -312,7 +328,7 @@ class RaftNode(Replication, GenStateMachine):
             return
         ready, again = reads.take_ready(self._confirmed_read_seq(), self.last_applied, self.leading.term_start)
         for pending in ready:
-            reply(pending.caller, self.applier.query(pending.query))
+            self._reply(pending.caller, self.applier.query(pending.query))
         if again:
             self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
 
@@ -341,7 +357,7 @@ class RaftNode(Replication, GenStateMachine):
         waiting = self.leading.waiting.pop(entry.index, None)
         if waiting is not None:
             term, caller = waiting
-            reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
+            self._reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
 
     def _restore(self, snapshot: Snapshot) -> None:
         self.applier.restore(snapshot)
@@ -399,6 +415,18 @@ class RaftNode(Replication, GenStateMachine):
         self.term, self.voted_for = term, voted_for
         self.term_store.save(term, voted_for)
         await self.term_store.sync()
+
+    def _too_large(self, proposal: Propose) -> TooLarge | None:
+        """A refusal of a proposal over ``max_command_bytes`` (its command and client id), else ``None``."""
+        size = len(proposal.command) + (len(proposal.client.encode()) if proposal.client is not None else 0)
+        return TooLarge(size, self.config.max_command_bytes) if size > self.config.max_command_bytes else None
+
+    def _reply(self, caller: Caller, answer: Any) -> None:
+        """Answer a client with what its machine returned: an answer too large for the wire must not crash the node."""
+        try:
+            reply(caller, answer)
+        except EncodeError as error:
+            log.warning("answer not sent: it cannot be encoded", node=self.id, error=str(error))
 
     # -- small helpers ----------------------------------------------------------------
 
@@ -465,6 +493,7 @@ def _newer_term(message: Any, term: int) -> int | None:
             | Append(term=newer)
             | AppendReply(term=newer)
             | InstallSnapshot(term=newer)
+            | SnapshotReply(term=newer)
             | TimeoutNow(term=newer)
         ) if newer > term:
             return newer

@@ -13,21 +13,23 @@ roles readable: it uses the node's state and helpers, declared below.
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from ..statem import KeepState, StateTimeout
 from ._log import Entry
-from ._progress import quorum_index
+from ._progress import Progress, SnapshotSend, quorum_index
 from ._roles import Timer
-from ._rpc import Append, AppendReply, InstallSnapshot, TimeoutNow
+from ._rpc import Append, AppendReply, InstallSnapshot, SnapshotReply, TimeoutNow
+from ._storage import Snapshot
 
 if TYPE_CHECKING:
     from ._apply import Applier
     from ._config import RaftConfig
     from ._progress import Leadership
-    from ._storage import LogStore, Snapshot, SnapshotStore
+    from ._storage import LogStore, SnapshotStore, SnapshotWriter
 
 log = structlog.get_logger("genstatem.raft")
 
@@ -46,6 +48,7 @@ class Replication:
         commit_index: int
         leader_id: str | None
         last_leader_contact: float
+        receiving: SnapshotWriter | None
 
         @property
         def members(self) -> tuple[str, ...]: ...
@@ -110,23 +113,58 @@ class Replication:
             break
         return True, append.prev_index + len(append.entries), 0
 
-    async def _on_install_snapshot(self, install: InstallSnapshot, data: Any, stepped_down: Any) -> Any:
-        if install.term < self.term:
-            self._send(install.leader, AppendReply(self.term, self.id, False, 0))
+    async def _on_install_snapshot(self, chunk: InstallSnapshot, data: Any, stepped_down: Any) -> Any:
+        """Figure 13, chunk by chunk: write what follows what is held; install once whole and verified."""
+        if chunk.term < self.term:
+            self._send(chunk.leader, AppendReply(self.term, self.id, False, 0))
             return stepped_down
-        result = self._follow(install.leader, data, stepped_down)
-        snapshot = install.snapshot
-        if snapshot.index > self.commit_index:
-            self.snapshot_store.save(snapshot)
-            await self.snapshot_store.sync()  # the snapshot is safe before the log it replaces goes
-            if self.log_store.term_at(snapshot.index) != snapshot.term:
-                self.log_store.truncate_from(max(self.log_store.first_index(), self.commit_index + 1))
-            self.log_store.compact(snapshot.index, snapshot.term)
-            await self.log_store.sync()
-            self._restore(snapshot)
-            self._reload_members()
-        self._send(install.leader, AppendReply(self.term, self.id, True, max(snapshot.index, self.commit_index)))
+        result = self._follow(chunk.leader, data, stepped_down)
+        if chunk.index <= self.commit_index:  # already held (the last chunk's answer was lost, or a duplicate)
+            self._abort_receiving()
+            self._send(chunk.leader, AppendReply(self.term, self.id, True, self.commit_index))
+            return result
+        writer = self.receiving
+        key = (chunk.index, chunk.last_term, chunk.size, chunk.crc)
+        if writer is None or (writer.index, writer.term, writer.size, writer.crc) != key:
+            self._abort_receiving()
+            if chunk.offset != 0:  # the start was lost, or this node restarted: ask for it
+                self._send(chunk.leader, SnapshotReply(self.term, self.id, chunk.index, 0, False))
+                return result
+            writer = self.snapshot_store.begin(chunk.index, chunk.last_term, chunk.members, chunk.size, chunk.crc)
+            self.receiving = writer
+        held = writer.written
+        if not chunk.offset <= held <= chunk.end or (held == chunk.end and held < chunk.size):
+            # a gap (a chunk was lost: resend from ``held``), or a duplicate of what is held
+            self._send(chunk.leader, SnapshotReply(self.term, self.id, chunk.index, held, chunk.offset < held))
+            return result
+        await writer.write(held, chunk.data[held - chunk.offset :])
+        if writer.written < writer.size:
+            self._send(chunk.leader, SnapshotReply(self.term, self.id, chunk.index, writer.written, True))
+            return result
+        self.receiving = None
+        try:
+            snapshot = await writer.finish()  # verified, and durable before the log it replaces goes
+        except ValueError as error:
+            log.warning("received snapshot failed its check; asking again", node=self.id, error=str(error))
+            self._send(chunk.leader, SnapshotReply(self.term, self.id, chunk.index, 0, False))
+            return result
+        await self._install(snapshot)
+        self._send(chunk.leader, AppendReply(self.term, self.id, True, max(snapshot.index, self.commit_index)))
         return result
+
+    async def _install(self, snapshot: Snapshot) -> None:
+        """Replace the log it covers and the machine with a durable snapshot from the leader."""
+        if self.log_store.term_at(snapshot.index) != snapshot.term:
+            self.log_store.truncate_from(max(self.log_store.first_index(), self.commit_index + 1))
+        self.log_store.compact(snapshot.index, snapshot.term)
+        await self.log_store.sync()
+        self._restore(snapshot)
+        self._reload_members()
+
+    def _abort_receiving(self) -> None:
+        if self.receiving is not None:
+            self.receiving.abort()
+            self.receiving = None
 
     # -- the leader ----------------------------------------------------------------
 
@@ -147,23 +185,69 @@ class Replication:
         progress = self.leading.progress[peer]
         store = self.log_store
         sent = False
-        while progress.inflight < self.config.max_inflight and progress.next <= store.last_index():
-            if progress.next < store.first_index():
-                snapshot = self.snapshot_store.load()
-                assert snapshot is not None
-                self._send(peer, InstallSnapshot(self.term, self.id, snapshot))
-                progress.next = snapshot.index + 1
-                progress.inflight = self.config.max_inflight  # nothing more until it answers (or a heartbeat probes)
-                return
-            entries = store.entries(
-                progress.next, progress.next + self.config.max_batch_entries, max_bytes=self.config.max_batch_bytes
-            )
-            self._send_append(peer, progress.next, tuple(entries))
-            progress.next += len(entries)
-            progress.inflight += 1
-            sent = True
+        if progress.next < store.first_index():
+            self._stream_snapshot(peer, progress, heartbeat=heartbeat)
+        else:
+            progress.snapshot = None
+            while progress.inflight < self.config.max_inflight and progress.next <= store.last_index():
+                entries = store.entries(
+                    progress.next, progress.next + self.config.max_batch_entries, max_bytes=self.config.max_batch_bytes
+                )
+                self._send_append(peer, progress.next, tuple(entries))
+                progress.next += len(entries)
+                progress.inflight += 1
+                sent = True
         if heartbeat and not sent:
             self._send_append(peer, progress.next, ())
+
+    def _stream_snapshot(self, peer: str, progress: Progress, *, heartbeat: bool) -> None:
+        """Send ``peer`` the snapshot's next chunks, a few in flight; a newer snapshot restarts the stream."""
+        snapshot = self.snapshot_store.load()
+        assert snapshot is not None, "the log was compacted without a snapshot"
+        stream = progress.snapshot
+        if stream is None or stream.index != snapshot.index:
+            if self.leading.snapshot_crc[0] != snapshot.index:
+                self.leading.snapshot_crc = (snapshot.index, zlib.crc32(snapshot.data))
+            stream = SnapshotSend(snapshot.index, snapshot.members, len(snapshot.data), self.leading.snapshot_crc[1])
+            progress.snapshot = stream
+        elif heartbeat:
+            if stream.acked == stream.stalled_at:
+                stream.rewind(stream.acked)  # no answer for a whole heartbeat interval: chunks or answers were lost
+            stream.stalled_at = stream.acked
+        chunk_bytes = self.config.snapshot_chunk_bytes
+        while stream.inflight < self.config.snapshot_chunks_in_flight and not stream.complete:
+            data = self.snapshot_store.read(stream.sent, chunk_bytes)
+            self._send(
+                peer,
+                InstallSnapshot(
+                    self.term,
+                    self.id,
+                    snapshot.index,
+                    snapshot.term,
+                    snapshot.members,
+                    stream.size,
+                    stream.crc,
+                    stream.sent,
+                    data,
+                ),
+            )
+            stream.sent += len(data)
+            stream.complete = stream.sent >= stream.size
+            stream.inflight += 1
+
+    def _on_snapshot_reply(self, answer: SnapshotReply) -> None:
+        progress = self.leading.progress.get(answer.follower)
+        if progress is None:
+            return
+        progress.active = True
+        stream = progress.snapshot
+        if stream is not None and stream.index == answer.index:  # else about a snapshot no longer streamed
+            stream.inflight = max(0, stream.inflight - 1)
+            if answer.ok:
+                stream.acked = max(stream.acked, answer.offset)
+            elif answer.offset < stream.sent and answer.offset != stream.rewound_to:
+                stream.rewind(answer.offset)  # a gap at the follower: resend from what it holds (once per loss)
+        self._replicate(answer.follower)
 
     def _send_append(self, peer: str, next_index: int, entries: tuple[Entry, ...]) -> None:
         prev = next_index - 1
