@@ -186,3 +186,21 @@ async def test_a_restarted_follower_asks_for_the_snapshot_from_the_start() -> No
     node = await node.restart()
     await node.cast(second)
     assert [s.message for s in node.take()] == [SnapshotReply(3, "a", 4, 0, False)]
+
+
+# -- compaction by size ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("snapshot_bytes", "compacted"), [(1000, 4), (None, 0)], ids=["by-bytes", "never"])
+async def test_the_log_is_compacted_once_its_applied_entries_hold_snapshot_bytes(
+    snapshot_bytes: int | None, compacted: int
+) -> None:
+    """With ``snapshot_every`` off, a few large entries still trigger a snapshot once they pass ``snapshot_bytes``."""
+    node = await leader_of(snapshot_every=None, snapshot_bytes=snapshot_bytes)
+    for seq in (1, 2, 3):
+        await node.call(Propose(b"z" * 400, "c1", seq))  # 479 bytes an entry: the three pass 1000
+    await node.cast(AppendReply(1, "b", True, 4))
+    assert node.status.last_applied == 4
+    snapshot = node.storage.durable().snapshot
+    assert (snapshot.index if snapshot is not None else 0) == compacted
+    assert node.raft.log_store.first_index() == compacted + 1

@@ -349,7 +349,10 @@ class RaftNode(Replication, GenStateMachine):
             entry = self.log_store.entry(self.last_applied)
             self.leading.uncommitted_bytes -= entry.size()
             self._apply(entry)
-        await self.applier.maybe_snapshot(self.last_applied, self.config.snapshot_every, self.membership)
+        config = self.config
+        await self.applier.maybe_snapshot(
+            self.last_applied, self.membership, every=config.snapshot_every, max_bytes=config.snapshot_bytes
+        )
 
     def _apply(self, entry: Entry) -> None:
         """Apply a committed entry, and answer its proposer if it waits here."""
