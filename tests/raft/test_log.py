@@ -15,8 +15,8 @@ def test_defaults() -> None:
 
 
 def test_size_counts_command_and_overhead() -> None:
-    """size() is len(command) + 32, so even an empty entry counts."""
-    assert Entry(1, 1, b"abc").size() == 3 + ENTRY_OVERHEAD == 35
+    """size() is len(command) + 72 for a sessionless command, so even an empty entry counts."""
+    assert Entry(1, 1, b"abc").size() == 3 + ENTRY_OVERHEAD == 75
     assert Entry(2, 1, b"", kind="noop").size() == ENTRY_OVERHEAD
 
 

@@ -1,7 +1,8 @@
 """A node that crashes at any point of a storage-changing step restarts in a state the leader can reach.
 
 Each test crashes a follower before one storage operation of a step
-(``save``, ``append``, ``truncate_from``, ``compact`` or ``sync``), for
+(``save``, ``append``, ``truncate_from``, ``compact``, ``sync``, or a
+received snapshot's ``begin``, ``write`` and ``finish``), for
 every such operation in turn, restarts it from what its storage made
 durable, and plays the leader's probe: the restarted node must catch up,
 never stay stuck.
@@ -9,19 +10,21 @@ never stay stuck.
 
 from __future__ import annotations
 
+import itertools
+import zlib
 from typing import Any
 
 import pytest
 
 from genstatem.raft import Entry, MemoryStorage, Snapshot
-from genstatem.raft._rpc import Append, AppendReply, InstallSnapshot, Ok
+from genstatem.raft._rpc import Append, AppendReply, InstallSnapshot, Ok, SnapshotReply
 
 from .helpers import OneNode, entries, prepared_storage
 from .test_snapshots import snapshot_of_three_entries
 
 pytestmark = pytest.mark.anyio
 
-MUTATIONS = frozenset({"save", "append", "truncate_from", "compact", "sync"})
+MUTATIONS = frozenset({"save", "append", "truncate_from", "compact", "sync", "begin", "write", "finish"})
 
 
 class Crash(Exception):
@@ -41,7 +44,8 @@ class _CrashingStore:
 
         def operation(*args: Any, **kwargs: Any) -> Any:
             self._storage.tick(name)
-            return attribute(*args, **kwargs)
+            result = attribute(*args, **kwargs)
+            return _CrashingStore(result, self._storage) if name == "begin" else result  # its writes crash too
 
         return operation
 
@@ -80,41 +84,70 @@ async def crashing_follower(*terms: int, term: int) -> tuple[OneNode, CrashingSt
     return await OneNode.start(storage=storage), storage
 
 
-async def probe_until_caught_up(node: OneNode, snapshot: Snapshot, after: Entry) -> None:
-    """Play the leader of term 3: probe at the snapshot's index, send the snapshot when told to, until it matches."""
+def chunks(snapshot: Snapshot, count: int) -> list[InstallSnapshot]:
+    """The leader of term 3's ``snapshot`` cut into ``count`` chunks."""
+    data, size = snapshot.data, len(snapshot.data)
+    cuts = [size * n // count for n in range(count + 1)]
+    crc = zlib.crc32(data)
+    return [
+        InstallSnapshot(3, "b", snapshot.index, snapshot.term, snapshot.members, size, crc, start, data[start:end])
+        for start, end in itertools.pairwise(cuts)
+    ]
+
+
+async def send_from_where_it_stands(node: OneNode, stream: list[InstallSnapshot]) -> None:
+    """Play the leader streaming a snapshot: send a chunk, then the one from the offset the follower answers."""
+    by_offset = {chunk.offset: chunk for chunk in stream}
+    chunk = stream[0]
+    for _ in range(2 * len(stream) + 2):
+        await node.cast(chunk)
+        answers = [sent.message for sent in node.take()]
+        if any(isinstance(answer, AppendReply) and answer.success for answer in answers):
+            return
+        [answer] = answers
+        assert isinstance(answer, SnapshotReply), answer
+        chunk = by_offset[answer.offset]
+    raise AssertionError("the follower never installed the snapshot")
+
+
+async def probe_until_caught_up(node: OneNode, snapshot: Snapshot, after: Entry, *, count: int = 1) -> None:
+    """Play the leader of term 3: probe at the snapshot's index, stream the snapshot when told to, until it matches."""
     for _ in range(4):
         await node.cast(Append(3, "b", snapshot.index, snapshot.term, (after,), after.index))
         [reply] = [sent.message for sent in node.take(AppendReply)]
         if reply.success:
             assert reply.match == after.index
             return
-        await node.cast(InstallSnapshot(3, "b", snapshot))
-        assert [sent.message.success for sent in node.take(AppendReply)] == [True]
+        await send_from_where_it_stands(node, chunks(snapshot, count))
     raise AssertionError(f"the follower never caught up: its log ends at {node.raft.log_store.last_index()}")
 
 
+@pytest.mark.parametrize("count", [1, 3], ids=["whole", "chunked"])
 @pytest.mark.parametrize("log", [[1], [1, 2, 2, 2, 2]], ids=["short", "conflicting"])
-async def test_a_crash_anywhere_in_a_snapshot_install_leaves_the_follower_reachable(log: list[int]) -> None:
+async def test_a_crash_anywhere_in_a_snapshot_install_leaves_the_follower_reachable(log: list[int], count: int) -> None:
     """Crashed before any storage step of an install and restarted, the follower catches up with the leader's probe."""
     snapshot = Snapshot(4, 3, ("a", "b", "c"), await snapshot_of_three_entries())
+    stream = chunks(snapshot, count)
     after = Entry(5, 3, b"x5")
     crash_points = 0
     while True:
         node, storage = await crashing_follower(*log, term=3)
         storage.arm(crash_points)
         try:
-            await node.cast(InstallSnapshot(3, "b", snapshot))
+            for chunk in stream:
+                await node.cast(chunk)
         except Crash:
             node = await node.restart()
         else:
             break  # every storage step of the install has been crashed before
-        await probe_until_caught_up(node, snapshot, after)
+        await probe_until_caught_up(node, snapshot, after, count=count)
         status = node.status
         assert (status.commit_index, status.last_applied) == (5, 5), f"crash before operation {crash_points}"
         assert node.raft.applier.machine.entries == [b"x1", b"x2", b"x3", b"x5"]
         assert node.raft.applier.sessions == {"c1": (3, Ok(3))}
         crash_points += 1
-    assert crash_points >= 5, storage.seen  # save, sync, (truncate,) compact, sync: each was a crash point
+    # begin, a write per chunk, finish, (truncate,) compact, sync: each was a crash point
+    assert crash_points >= count + 4, storage.seen
 
 
 async def test_a_follower_restarted_between_snapshot_and_compaction_accepts_the_next_append() -> None:

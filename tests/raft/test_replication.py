@@ -253,10 +253,10 @@ async def test_proposal_without_a_quorum_is_never_acknowledged(check_quorum: boo
 
 async def test_leader_refuses_proposals_beyond_the_uncommitted_bytes_bound() -> None:
     """Once its uncommitted entries pass the bound, a leader refuses proposals; after they commit it accepts again."""
-    node = await leader_of(max_uncommitted_bytes=200)
-    command = b"x" * 40  # 72 bytes an entry; the no-op takes 32
+    node = await leader_of(max_uncommitted_bytes=400)
+    command = b"x" * 40  # 112 bytes an entry; the no-op takes 72
     callers = [await node.call(Propose(command)) for _ in range(5)]
-    accepted = callers[:3]  # 32 + 3 * 72 = 248: past 200 only after the third
+    accepted = callers[:3]  # 72 + 3 * 112 = 408: past 400 only after the third
     assert [node.answers(c) for c in callers] == [[], [], [], *[[Rejected("too many uncommitted entries")]] * 2]
     assert node.status.last_index == 4
     await node.cast(AppendReply(1, "b", True, 4))

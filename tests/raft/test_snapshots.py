@@ -8,6 +8,7 @@ step (``Cluster``).
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import pytest
@@ -34,6 +35,13 @@ pytestmark = pytest.mark.anyio
 def anyio_backend() -> tuple[str, dict[str, Any]]:
     """Everything runs on asyncio on virtual time (the simulator's loop)."""
     return "asyncio", {"loop_factory": VirtualTimeEventLoop}
+
+
+def whole(term: int, leader: str, snapshot: Snapshot) -> InstallSnapshot:
+    """The leader's ``snapshot`` as one ``InstallSnapshot`` chunk: the whole of it."""
+    crc = zlib.crc32(snapshot.data)
+    size = len(snapshot.data)
+    return InstallSnapshot(term, leader, snapshot.index, snapshot.term, snapshot.members, size, crc, 0, snapshot.data)
 
 
 async def snapshot_of_three_entries() -> bytes:
@@ -137,7 +145,7 @@ async def test_follower_installs_a_snapshot_over_its_log(log: list[int], kept: l
     """InstallSnapshot replaces a follower's state; its log after the snapshot stays only if it matches there."""
     node = await follower_with_log(*log)
     data = await snapshot_of_three_entries()
-    await node.cast(InstallSnapshot(3, "b", Snapshot(4, 3, ("a", "b", "c"), data)))
+    await node.cast(whole(3, "b", Snapshot(4, 3, ("a", "b", "c"), data)))
     assert [s.message for s in node.take(AppendReply)] == [AppendReply(3, "a", True, 4)]
     status = node.status
     assert (status.role, status.leader, status.commit_index, status.last_applied) == ("follower", "b", 4, 4)

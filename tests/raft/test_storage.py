@@ -69,9 +69,9 @@ def test_entry_not_held(index: int) -> None:
 def test_entries_max_bytes() -> None:
     """max_bytes trims by Entry.size() but always returns at least one entry."""
     log, _, _ = MemoryStorage().open()
-    log.append([Entry(i, 1, b"x" * 8) for i in range(1, 6)])  # 40 bytes each
-    assert len(log.entries(1, 6, max_bytes=120)) == 3
-    assert len(log.entries(1, 6, max_bytes=119)) == 2
+    log.append([Entry(i, 1, b"x" * 8) for i in range(1, 6)])  # 80 bytes each
+    assert len(log.entries(1, 6, max_bytes=240)) == 3
+    assert len(log.entries(1, 6, max_bytes=239)) == 2
     assert len(log.entries(1, 6, max_bytes=1)) == 1
     assert len(log.entries(1, 6, max_bytes=0)) == 1
     assert len(log.entries(1, 6, max_bytes=10_000)) == 5

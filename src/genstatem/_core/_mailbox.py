@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import structlog
 
-log = structlog.get_logger("genstatem")
+from ._log import get_logger
+
+log = get_logger("genstatem")
 
 _NO_ITEMS: Any = ()
 """An idle mailbox's items: empty and falsy; the deque (760 bytes) comes with the first message."""

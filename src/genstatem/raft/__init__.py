@@ -7,6 +7,7 @@ in through ``apply``/``query``/``snapshot``/``restore``.
 
 from ..net import default_registry as _registry
 from ._client import CommandFailed as CommandFailed
+from ._client import CommandTooLarge as CommandTooLarge
 from ._client import NoQuorum as NoQuorum
 from ._client import RaftClient as RaftClient
 from ._client import RaftError as RaftError
@@ -36,6 +37,7 @@ for _offset, _cls in enumerate(_RAFT_MESSAGES):
 
 __all__ = [
     "CommandFailed",
+    "CommandTooLarge",
     "Entry",
     "FileStorage",
     "GetStatus",

@@ -24,16 +24,18 @@ if TYPE_CHECKING:
 class Applier:
     """The user's state machine and the client sessions, fed committed entries; it snapshots and restores both."""
 
-    __slots__ = ("log_store", "machine", "sessions", "snapshot_store")
+    __slots__ = ("log_bytes", "log_store", "machine", "sessions", "snapshot_store")
 
     def __init__(self, machine: StateMachine, log_store: LogStore, snapshot_store: SnapshotStore) -> None:
         self.machine = machine
         self.sessions: dict[str, tuple[int, Ok | ApplyFailed]] = {}  # client -> (last seq applied, its answer)
         self.log_store = log_store
         self.snapshot_store = snapshot_store
+        self.log_bytes = 0  # the size of the entries applied since the last snapshot (the compactable log)
 
     def apply(self, entry: Entry) -> Ok | ApplyFailed:
         """Apply a committed entry (a retried proposal only once); return the answer for its proposer."""
+        self.log_bytes += entry.size()
         result: Ok | ApplyFailed = Ok()
         if entry.kind == "command":
             if entry.client is not None and self.sessions.get(entry.client, (0, None))[0] >= entry.seq:
@@ -63,9 +65,13 @@ class Applier:
         except Exception as exc:
             return ApplyFailed(f"{type(exc).__name__}: {exc}")
 
-    async def maybe_snapshot(self, applied: int, every: int | None, membership: Membership) -> None:
-        """Once ``every`` entries are applied past the last snapshot, snapshot them and compact the log."""
-        if every is None or applied - self.log_store.first_index() + 1 < every:
+    async def maybe_snapshot(
+        self, applied: int, membership: Membership, *, every: int | None, max_bytes: int | None
+    ) -> None:
+        """Once ``every`` entries, or ``max_bytes`` of them, are applied past the last snapshot: snapshot, compact."""
+        by_count = every is not None and applied - self.log_store.first_index() + 1 >= every
+        by_size = max_bytes is not None and self.log_bytes >= max_bytes
+        if not (by_count or by_size) or applied < self.log_store.first_index():
             return
         index = applied
         sessions = [(client, seq, *_result_to_data(result)) for client, (seq, result) in sorted(self.sessions.items())]
@@ -75,11 +81,13 @@ class Applier:
         await self.snapshot_store.sync()  # the snapshot is safe before the entries it covers go
         self.log_store.compact(index, snapshot.term)
         await self.log_store.sync()
+        self.log_bytes = 0
 
     def restore(self, snapshot: Snapshot) -> None:
         """Replace the machine and the sessions with a snapshot's."""
         machine_state, sessions = msgpack.unpackb(snapshot.data, raw=False)
         self.machine.restore(machine_state)
+        self.log_bytes = 0
         self.sessions = {client: (seq, _result_from_data(failed, value)) for client, seq, failed, value in sessions}
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import anyio
 
 from .._core import ActorError, ActorExited, ActorSystem, CallTimeout, NoProcess
+from ..net import EncodeError, FrameError
+from ._config import DEFAULT_MAX_COMMAND_BYTES
 from ._rpc import (
     ApplyFailed,
     ChangeMembers,
@@ -16,6 +18,7 @@ from ._rpc import (
     Propose,
     Read,
     Rejected,
+    TooLarge,
     TransferLeadership,
     Unknown,
 )
@@ -51,6 +54,26 @@ class RequestRejected(RaftError):
     """The leader refused the request and will keep refusing it (e.g. a bad transfer target)."""
 
 
+class CommandTooLarge(RequestRejected):
+    """The command is larger than the cluster accepts: it was not applied, and never will be.
+
+    Raised before anything is sent when the client knows the limit
+    (``max_command_bytes``), by the node that refused it otherwise, or when
+    the request could not even be encoded for the network (over its frame
+    limit). Split the command, or raise ``RaftConfig.max_command_bytes`` on
+    every node and the client alike.
+
+    Attributes:
+        size: the command's size in bytes (with the client id), if known.
+        limit: the limit it broke, if known.
+    """
+
+    def __init__(self, message: str, *, size: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
 _RETRYABLE = (CallTimeout, NoProcess, ActorExited, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 """A node did not answer: it timed out, is gone, or its connection broke. Ask again, perhaps elsewhere."""
 
@@ -74,6 +97,9 @@ class RaftClient:
         timeout: seconds a request may take in all, retries included.
         call_timeout: seconds one attempt waits for one node.
         retry_delay: seconds between attempts when no leader is known.
+        max_command_bytes: the largest command (with the client id) sent;
+            larger ones raise ``CommandTooLarge`` at once. Keep it equal to
+            the nodes' ``RaftConfig.max_command_bytes``.
     """
 
     def __init__(
@@ -86,6 +112,7 @@ class RaftClient:
         timeout: float = 10.0,
         call_timeout: float = 1.0,
         retry_delay: float = 0.05,
+        max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES,
     ) -> None:
         self.system = system
         self.members = list(members)
@@ -94,6 +121,7 @@ class RaftClient:
         self.timeout = timeout
         self.call_timeout = call_timeout
         self.retry_delay = retry_delay
+        self.max_command_bytes = max_command_bytes
         self.leader: str | None = None
         self._seq = 0
         self._proposing = anyio.Lock()  # one proposal in flight: the session's sequence numbers stay in order
@@ -105,7 +133,16 @@ class RaftClient:
         Raises:
             NoQuorum: no leader answered in time (the command may still be applied).
             CommandFailed: ``apply`` raised.
+            CommandTooLarge: the command is over ``max_command_bytes`` (here or
+                on the nodes): it was not applied.
         """
+        size = len(command) + len(self.client_id.encode())
+        if size > self.max_command_bytes:
+            raise CommandTooLarge(
+                f"command of {size} bytes (with the client id) is over max_command_bytes={self.max_command_bytes}",
+                size=size,
+                limit=self.max_command_bytes,
+            )
         async with self._proposing:
             self._seq += 1
             return await self._request(Propose(command, self.client_id, self._seq))
@@ -139,6 +176,8 @@ class RaftClient:
                 target = self._target()
                 try:
                     answer = await self.system.remote(target, self.name).call(request, timeout=self.call_timeout)
+                except (EncodeError, FrameError) as refused:  # refused at this end: too large for the wire
+                    raise CommandTooLarge(f"{type(request).__name__} cannot be sent: {refused}") from refused
                 except _RETRYABLE:
                     self.leader = None
                     await anyio.sleep(self.retry_delay)
@@ -159,6 +198,12 @@ class RaftClient:
                         if give_up_on_rejection:
                             raise RequestRejected(reason)
                         await anyio.sleep(self.retry_delay)
+                    case TooLarge(size=size, limit=limit):
+                        raise CommandTooLarge(
+                            f"{target!r} refused a command of {size} bytes: over max_command_bytes={limit}",
+                            size=size,
+                            limit=limit,
+                        )
                     case Unknown():
                         continue  # same request, same sequence number: applied at most once
                     case _:

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
+from ..net import DEFAULT_MAX_FRAME_SIZE
 from ._state_machine import StateMachine
 from ._storage import Storage
+
+MAX_MESSAGE_BYTES: Final = DEFAULT_MAX_FRAME_SIZE - 4096
+"""The largest message a node builds: the wire's default frame limit, less room for the envelope it travels in."""
+
+MAX_PAYLOAD_BYTES: Final = MAX_MESSAGE_BYTES - 64 * 1024
+"""The most ``max_batch_bytes``, ``snapshot_chunk_bytes`` or ``max_command_bytes`` may be: room is left for the
+fields around the payload (an entry's, a message's, the node ids)."""
+
+
+DEFAULT_MAX_COMMAND_BYTES: Final = 512 * 1024
+"""The largest proposal a node accepts and a client sends, by default: half the wire's default frame limit."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -36,7 +48,8 @@ class RaftConfig:
         heartbeat_interval: seconds between a leader's heartbeats; well below
             ``election_timeout[0]``.
         max_batch_entries: entries in one append message.
-        max_batch_bytes: approximate bytes in one append message.
+        max_batch_bytes: bytes of entries in one append message, by an upper
+            bound of their encoded size (an entry larger than this goes alone).
         max_inflight: append messages in flight to one follower (pipelining).
         max_uncommitted_bytes: a leader refuses proposals while its uncommitted
             entries exceed this (they are accepted again as entries commit).
@@ -46,7 +59,20 @@ class RaftConfig:
             within an election timeout; followers then refuse to vote while
             they hear from a leader.
         snapshot_every: compact the log once this many applied entries are
-            held (``None``: never).
+            held (``None``: never by count).
+        snapshot_bytes: compact the log once its applied entries hold this
+            many bytes (``None``: never by size), so the log's memory stays
+            bounded whatever the entries' size.
+        snapshot_chunk_bytes: the data in one ``InstallSnapshot`` message: a
+            snapshot of any size is sent to a follower in chunks of this size.
+        snapshot_chunks_in_flight: chunks sent to one follower and not yet
+            answered.
+        max_command_bytes: the largest proposal accepted (its command and
+            client id); a larger one is refused with ``CommandTooLarge``.
+
+    Every message a node builds stays under ``MAX_MESSAGE_BYTES``, below the
+    wire's default frame limit (1 MiB): ``max_batch_bytes``,
+    ``snapshot_chunk_bytes`` and ``max_command_bytes`` are checked against it.
     """
 
     election_timeout: tuple[float, float] = attrs.field(default=(1.0, 2.0), validator=_timeout_range)
@@ -58,10 +84,20 @@ class RaftConfig:
     pre_vote: bool = True
     check_quorum: bool = True
     snapshot_every: int | None = 10_000
+    snapshot_bytes: int | None = 64 * 1024 * 1024
+    snapshot_chunk_bytes: int = attrs.field(default=256 * 1024, validator=_positive)
+    snapshot_chunks_in_flight: int = attrs.field(default=4, validator=_positive)
+    max_command_bytes: int = attrs.field(default=DEFAULT_MAX_COMMAND_BYTES, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_interval >= self.election_timeout[0]:
             raise ValueError("heartbeat_interval must be shorter than the minimum election timeout")
+        for name in ("max_batch_bytes", "snapshot_chunk_bytes", "max_command_bytes"):
+            if getattr(self, name) > MAX_PAYLOAD_BYTES:
+                raise ValueError(
+                    f"{name} must be at most {MAX_PAYLOAD_BYTES} bytes, so that every message fits the wire's "
+                    f"frame limit; got {getattr(self, name)}"
+                )
 
 
 @attrs.frozen

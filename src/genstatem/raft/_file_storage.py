@@ -49,12 +49,12 @@ from typing import Any, Final
 import anyio
 import anyio.to_thread
 import msgpack  # type: ignore[import-untyped]
-import structlog
 
+from .._core import get_logger
 from ._log import KINDS, Entry
-from ._storage import STALE, Snapshot, _Log
+from ._storage import STALE, Snapshot, _check_chunk, _check_whole, _Log
 
-log = structlog.get_logger("genstatem.raft.storage")
+log = get_logger("genstatem.raft.storage")
 
 FORMAT_VERSION: Final = 1
 """The on-disk format this release writes and reads."""
@@ -463,6 +463,26 @@ class FileStorage:
                 raise RuntimeError(STALE)
             _replace(self._directory / "term", _file_header(_TERM) + _frame(msgpack.packb([term, voted_for])))
 
+    def _install_snapshot(self, incarnation: int, fd: int, head: bytes, path: Path) -> Snapshot:
+        """Finish a received snapshot file: its frame header, a flush, the rename; read back whole and checked."""
+        try:
+            with self._io:
+                if incarnation != self._incarnation:
+                    raise RuntimeError(STALE)
+                os.pwrite(fd, head, _FILE_HEADER.size)
+                _fsync(fd)
+                os.close(fd)
+                fd = -1
+                target = self._directory / "snapshot"
+                os.replace(path, target)
+                _sync_directory(self._directory)
+                snapshot = self._recover_snapshot()
+        finally:
+            if fd != -1:
+                os.close(fd)
+        assert snapshot is not None
+        return snapshot
+
     def _flush_snapshot(self, incarnation: int, snapshot: Snapshot) -> None:
         payload = msgpack.packb([snapshot.index, snapshot.term, list(snapshot.members), snapshot.data])
         with self._io:
@@ -797,6 +817,7 @@ class FileSnapshotStore(_View):
         self._snapshot = snapshot
         self._dirty = False
         self._lock = anyio.Lock()
+        self._receiving: FileSnapshotWriter | None = None
 
     def __repr__(self) -> str:
         where = "none" if self._snapshot is None else f"index={self._snapshot.index}, term={self._snapshot.term}"
@@ -833,3 +854,118 @@ class FileSnapshotStore(_View):
             except BaseException:
                 self._dirty = True
                 raise
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the snapshot's data from ``offset``.
+
+        Raises:
+            LookupError: there is no snapshot.
+        """
+        self._live()
+        if self._snapshot is None:
+            raise LookupError("no snapshot to read")
+        return self._snapshot.data[offset : offset + size]
+
+    def begin(self, index: int, term: int, members: tuple[str, ...], size: int, crc: int) -> FileSnapshotWriter:
+        """Start receiving a snapshot into ``snapshot.incoming.tmp``; an unfinished one begun earlier is aborted.
+
+        The file is the ``snapshot`` file to be, header and all; ``finish``
+        flushes it and renames it over ``snapshot``. A crash before leaves a
+        ``.tmp`` file that the next ``open()`` deletes.
+        """
+        self._live()
+        if self._receiving is not None:
+            self._receiving.abort()
+        self._receiving = FileSnapshotWriter(self, index, term, tuple(members), size, crc)
+        return self._receiving
+
+
+def _bin_header(size: int) -> bytes:
+    """msgpack's header of a ``bin`` of ``size`` bytes (its Packer writes one only with the bytes)."""
+    if size < 1 << 8:
+        return struct.pack(">BB", 0xC4, size)
+    if size < 1 << 16:
+        return struct.pack(">BH", 0xC5, size)
+    return struct.pack(">BI", 0xC6, size)
+
+
+class FileSnapshotWriter:
+    """A snapshot being received by a ``FileSnapshotStore``: each chunk goes to a temporary file as it arrives."""
+
+    def __init__(
+        self, store: FileSnapshotStore, index: int, term: int, members: tuple[str, ...], size: int, crc: int
+    ) -> None:
+        self.index, self.term, self.members, self.size, self.crc = index, term, members, size, crc
+        self._store = store
+        self._path = store._storage.directory / "snapshot.incoming.tmp"
+        packer = msgpack.Packer()
+        # The payload is the snapshot file's: [index, term, members, data], data's bin header announcing ``size``.
+        self._prefix = packer.pack_array_header(4) + packer.pack(index) + packer.pack(term)
+        self._prefix += packer.pack(list(members)) + _bin_header(size)
+        self._fd: int | None = None
+        self._written = 0
+        self._data_crc = 0
+        self._payload_crc = zlib.crc32(self._prefix)
+        self._done = False
+
+    def __repr__(self) -> str:
+        return f"FileSnapshotWriter(index={self.index}, {self._written}/{self.size} bytes)"
+
+    @property
+    def written(self) -> int:
+        """How many bytes of the data have been written."""
+        return self._written
+
+    def _open(self) -> int:
+        self._store._live()
+        if self._done:
+            raise RuntimeError("this snapshot write was finished or aborted")
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            # the frame header is written at ``finish``, once the payload's CRC is known
+            _write_all(self._fd, _file_header(_SNAPSHOT) + bytes(_FRAME_HEADER.size) + self._prefix)
+        return self._fd
+
+    async def write(self, offset: int, chunk: bytes) -> None:
+        """Write ``chunk`` at ``offset`` to the temporary file (in a worker thread; flushed only at ``finish``).
+
+        Raises:
+            ValueError: ``offset`` is not ``written``, or the chunk runs past ``size``.
+        """
+        _check_chunk(self._written, self.size, offset, chunk)
+        fd = self._open()
+        self._written += len(chunk)
+        self._data_crc = zlib.crc32(chunk, self._data_crc)
+        self._payload_crc = zlib.crc32(chunk, self._payload_crc)
+        await anyio.to_thread.run_sync(_write_all, fd, chunk)
+
+    async def finish(self) -> Snapshot:
+        """Verify the data, flush the file and rename it over ``snapshot``; then it is the store's snapshot.
+
+        Raises:
+            ValueError: the data is short or fails its CRC-32; the write is aborted.
+        """
+        fd = self._open()
+        try:
+            _check_whole(self.size, self.crc, self._written, self._data_crc)
+        except ValueError:
+            self.abort()
+            raise
+        self._done, self._fd = True, None
+        storage, store = self._store._storage, self._store
+        length = len(self._prefix) + self.size
+        head = struct.pack(">4sII", _FRAME_MAGIC, length, self._payload_crc)
+        head += struct.pack(">I", zlib.crc32(head))
+        async with store._lock:
+            install = storage._install_snapshot
+            snapshot = await anyio.to_thread.run_sync(install, store._incarnation, fd, head, self._path)
+            store._snapshot, store._dirty = snapshot, False
+        return snapshot
+
+    def abort(self) -> None:
+        """Throw away what was written (the temporary file goes)."""
+        self._done = True
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._path.unlink(missing_ok=True)

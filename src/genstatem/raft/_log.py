@@ -14,8 +14,11 @@ import attrs
 KINDS: Final = ("command", "noop", "config")
 """The kinds of entry: a user's command, a new leader's no-op, a membership change."""
 
-ENTRY_OVERHEAD: Final = 32
-"""Bytes that ``Entry.size()`` adds to the command for the index, term and framing."""
+ENTRY_OVERHEAD: Final = 72
+"""Bytes that ``Entry.size()`` adds to the command: the most the wire codec spends on an entry's other fields."""
+
+STRING_OVERHEAD: Final = 5
+"""The most the wire codec spends on a string's header (plus its UTF-8 bytes)."""
 
 
 def _check_kind(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -70,10 +73,19 @@ class Entry:
     config: tuple[str, ...] = attrs.field(default=(), converter=_members)
 
     def size(self) -> int:
-        """Approximate bytes the entry takes, for batching appends and bounding uncommitted data.
+        """An upper bound of the bytes the entry encodes to, for batching appends and bounding uncommitted data.
+
+        Being a bound, not an estimate, it lets the leader cut an append by
+        size and know the message fits the wire's frame limit.
 
         Returns:
-            ``len(command)`` plus a fixed ``ENTRY_OVERHEAD``, so that even empty
-            entries count against a limit.
+            ``len(command)``, the UTF-8 bytes of ``client`` and of each member
+            of ``config`` (with ``STRING_OVERHEAD`` each), and a fixed
+            ``ENTRY_OVERHEAD``, so that even empty entries count against a limit.
         """
-        return len(self.command) + ENTRY_OVERHEAD
+        size = len(self.command) + ENTRY_OVERHEAD
+        if self.client is not None:
+            size += len(self.client.encode()) + STRING_OVERHEAD
+        for member in self.config:
+            size += len(member.encode()) + STRING_OVERHEAD
+        return size

@@ -13,8 +13,10 @@ leader's quorum check are timeouts too. Peer messages are casts between
 the nodes' ``RaftNode`` actors; client requests are calls, answered when
 their entry is committed and applied.
 
-The mechanisms live beside the node, one file each: what the leader knows
-of each follower (``_progress.py``), linearizable reads (``_reads.py``),
+The mechanisms live beside the node, one file each: log replication, the
+leader's sending and the follower's accepting (``_replication.py``, a part of
+the class), what the leader knows of each follower (``_progress.py``),
+linearizable reads (``_reads.py``),
 the configuration log (``_membership.py``), and applying entries with
 client sessions and snapshots (``_apply.py``).
 
@@ -24,11 +26,11 @@ sent, and log entries before an append is acknowledged or replicated.
 
 from __future__ import annotations
 
-import enum
 import random
-from typing import Any, Final
+from typing import Any
 
 from .._core import Call, Caller, Cast, get_logger, reply
+from ..net import EncodeError
 from ..statem import (
     Enter,
     GenericTimeout,
@@ -42,9 +44,11 @@ from ..statem import (
 )
 from ._apply import Applier
 from ._config import RaftSpec
-from ._log import Entry
+from ._log import ENTRY_OVERHEAD, Entry
 from ._membership import Membership
 from ._progress import Leadership, Progress, quorum_index
+from ._replication import Replication
+from ._roles import Role, Timer
 from ._rpc import (
     Append,
     AppendReply,
@@ -57,40 +61,20 @@ from ._rpc import (
     RaftStatus,
     Read,
     Rejected,
+    SnapshotReply,
     TimeoutNow,
+    TooLarge,
     TransferLeadership,
     Unknown,
     VoteReply,
     VoteRequest,
 )
-from ._storage import LogStore, Snapshot, SnapshotStore, TermStore
+from ._storage import LogStore, Snapshot, SnapshotStore, SnapshotWriter, TermStore
 
 log = get_logger("genstatem.raft")
 
 
-class Role(enum.StrEnum):
-    """A node's roles, which are its states: each value names its handler method."""
-
-    FOLLOWER = "follower"
-    PRE_CANDIDATE = "pre_candidate"
-    CANDIDATE = "candidate"
-    LEADER = "leader"
-
-    def __repr__(self) -> str:
-        return repr(self.value)  # traces and diagrams show 'leader', as when roles were plain strings
-
-
-class Timer:
-    """The names of the node's timers."""
-
-    ELECTION: Final = "election"  # a state timeout: any change of role restarts it
-    CHECK_QUORUM: Final = "check_quorum"  # the leader's state timeout: has a quorum answered lately?
-    TALLY: Final = "tally"  # zero time: counts the votes once the enter call is done
-    HEARTBEAT: Final = "heartbeat"  # generic: a leader's heartbeats
-    TRANSFER: Final = "transfer"  # generic: a leadership transfer's deadline
-
-
-class RaftNode(GenStateMachine):
+class RaftNode(Replication, GenStateMachine):
     """A member of a Raft cluster; its roles are its states."""
 
     callback_mode = "state_functions"
@@ -116,6 +100,7 @@ class RaftNode(GenStateMachine):
         self.last_leader_contact = -float("inf")
         self.votes: set[str] = set()
         self.campaign_for_transfer = False
+        self.receiving: SnapshotWriter | None = None  # a snapshot arriving from the leader, chunk by chunk
         # Volatile state on leaders.
         self.leading = Leadership()
         snapshot = self.snapshot_store.load()
@@ -198,6 +183,9 @@ class RaftNode(GenStateMachine):
                 return None
             case Cast(), AppendReply(term=term) as answer if term == self.term:
                 return await self._on_append_reply(answer, data)
+            case Cast(), SnapshotReply(term=term) as answer if term == self.term:
+                self._on_snapshot_reply(answer)
+                return None
             case Call(caller), Propose() as proposal:
                 return await self._propose(caller, proposal)
             case Call(caller), Read(query=query):
@@ -226,6 +214,8 @@ class RaftNode(GenStateMachine):
                 return await self._on_append(append, data, stepped_down)
             case Cast(), InstallSnapshot() as install:
                 return await self._on_install_snapshot(install, data, stepped_down)
+            case Call(caller), Propose() as proposal if (refusal := self._too_large(proposal)) is not None:
+                return KeepState(actions=Reply(caller, refusal))  # refused here, not sent on to the leader
             case Call(caller), Propose() | Read() | ChangeMembers() | TransferLeadership():
                 return KeepState(actions=Reply(caller, NotLeader(self.leader_id)))
             case Call(caller), GetStatus():
@@ -253,71 +243,6 @@ class RaftNode(GenStateMachine):
             return stepped_down or KeepState(actions=self._election_timer())
         return stepped_down
 
-    def _follow(self, leader: str, data: Any, stepped_down: Any) -> Any:
-        """The leader of our term spoke: follow it (a candidate steps down) and restart the election timer."""
-        self.last_leader_contact = self._now()
-        stepped_down = stepped_down or self._step_down(data)  # None for a follower: its timer restarts below
-        self.leader_id = leader
-        return stepped_down or KeepState(actions=self._election_timer())
-
-    async def _on_append(self, append: Append, data: Any, stepped_down: Any) -> Any:
-        if append.term < self.term:
-            self._send(append.leader, AppendReply(self.term, self.id, False, 0))
-            return stepped_down
-        result = self._follow(append.leader, data, stepped_down)
-        success, match, hint = self._accept_entries(append)
-        if success:
-            await self.log_store.sync()  # persisted before it is acknowledged
-            await self._advance_commit(min(append.commit, match))
-        self._send(append.leader, AppendReply(self.term, self.id, success, match, hint, append.read_seq))
-        return result
-
-    def _accept_entries(self, append: Append) -> tuple[bool, int, int]:
-        """The consistency check and the append: ``(success, match, hint)``."""
-        store = self.log_store
-        if append.prev_index > store.last_index():
-            return False, 0, store.last_index() + 1
-        prev_term = store.term_at(append.prev_index)
-        if prev_term is not None and prev_term != append.prev_term:
-            # fast backtracking: skip back past every entry of the conflicting term
-            hint = append.prev_index
-            while hint > store.first_index() and store.term_at(hint - 1) == prev_term:
-                hint -= 1
-            return False, 0, max(hint, self.commit_index + 1)
-        for offset, entry in enumerate(append.entries):
-            if entry.index <= store.first_index() - 1:
-                continue  # already covered by our snapshot: committed, identical
-            existing = store.term_at(entry.index)
-            if existing == entry.term:
-                continue  # a duplicate: a no-op
-            if existing is not None:
-                if entry.index <= self.commit_index:
-                    raise AssertionError(f"leader {append.leader} would overwrite committed entry {entry.index}")
-                store.truncate_from(entry.index)
-                self._reload_members()
-            store.append(append.entries[offset:])
-            self._note_configs(append.entries[offset:])
-            break
-        return True, append.prev_index + len(append.entries), 0
-
-    async def _on_install_snapshot(self, install: InstallSnapshot, data: Any, stepped_down: Any) -> Any:
-        if install.term < self.term:
-            self._send(install.leader, AppendReply(self.term, self.id, False, 0))
-            return stepped_down
-        result = self._follow(install.leader, data, stepped_down)
-        snapshot = install.snapshot
-        if snapshot.index > self.commit_index:
-            self.snapshot_store.save(snapshot)
-            await self.snapshot_store.sync()  # the snapshot is safe before the log it replaces goes
-            if self.log_store.term_at(snapshot.index) != snapshot.term:
-                self.log_store.truncate_from(max(self.log_store.first_index(), self.commit_index + 1))
-            self.log_store.compact(snapshot.index, snapshot.term)
-            await self.log_store.sync()
-            self._restore(snapshot)
-            self._reload_members()
-        self._send(install.leader, AppendReply(self.term, self.id, True, max(snapshot.index, self.commit_index)))
-        return result
-
     # -- the leader ---------------------------------------------------------------------
 
     async def _become_leader(self) -> Any:
@@ -337,13 +262,16 @@ class RaftNode(GenStateMachine):
         return KeepState(actions=timers)
 
     async def _propose(self, caller: Caller, proposal: Propose) -> Any:
+        if (refusal := self._too_large(proposal)) is not None:
+            return KeepState(actions=Reply(caller, refusal))
         if self.leading.transfer_target is not None:
             return KeepState(actions=Reply(caller, Rejected("leadership transfer in progress")))
         if self.leading.uncommitted_bytes > self.config.max_uncommitted_bytes:
             return KeepState(actions=Reply(caller, Rejected("too many uncommitted entries")))
         answer = self.applier.answered(proposal.client, proposal.seq)
         if answer is not None:
-            return KeepState(actions=Reply(caller, answer))
+            self._reply(caller, answer)
+            return None
         index = self.log_store.last_index() + 1
         entry = Entry(index, self.term, proposal.command, client=proposal.client, seq=proposal.seq)
         self.leading.waiting[index] = (self.term, caller)
@@ -356,6 +284,10 @@ class RaftNode(GenStateMachine):
         members = self.membership.changed(add=change.add, remove=change.remove)
         index = self.log_store.last_index() + 1
         entry = Entry(index, self.term, b"", kind="config", config=members)
+        if entry.size() - ENTRY_OVERHEAD > self.config.max_command_bytes:
+            return KeepState(
+                actions=Reply(caller, TooLarge(entry.size() - ENTRY_OVERHEAD, self.config.max_command_bytes))
+            )
         self.leading.waiting[index] = (self.term, caller)
         await self._append_local([entry])
         for peer in members:
@@ -394,85 +326,9 @@ class RaftNode(GenStateMachine):
             return
         ready, again = reads.take_ready(self._confirmed_read_seq(), self.last_applied, self.leading.term_start)
         for pending in ready:
-            reply(pending.caller, self.applier.query(pending.query))
+            self._reply(pending.caller, self.applier.query(pending.query))
         if again:
             self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
-
-    async def _append_local(self, entries: list[Entry]) -> None:
-        self.log_store.append(entries)
-        self._note_configs(entries)
-        self.leading.uncommitted_bytes += sum(entry.size() for entry in entries)
-        await self.log_store.sync()  # persisted before it is replicated
-        self._broadcast_appends(heartbeat=False)
-        await self._advance_leader_commit()
-
-    def _broadcast_appends(self, *, heartbeat: bool) -> None:
-        for peer in self.leading.progress:
-            self._replicate(peer, heartbeat=heartbeat)
-
-    def _replicate(self, peer: str, *, heartbeat: bool = False) -> None:
-        """Send ``peer`` what it lacks, up to ``max_inflight`` messages; a heartbeat always goes."""
-        progress = self.leading.progress[peer]
-        store = self.log_store
-        sent = False
-        while progress.inflight < self.config.max_inflight and progress.next <= store.last_index():
-            if progress.next < store.first_index():
-                snapshot = self.snapshot_store.load()
-                assert snapshot is not None
-                self._send(peer, InstallSnapshot(self.term, self.id, snapshot))
-                progress.next = snapshot.index + 1
-                progress.inflight = self.config.max_inflight  # nothing more until it answers (or a heartbeat probes)
-                return
-            entries = store.entries(
-                progress.next, progress.next + self.config.max_batch_entries, max_bytes=self.config.max_batch_bytes
-            )
-            self._send_append(peer, progress.next, tuple(entries))
-            progress.next += len(entries)
-            progress.inflight += 1
-            sent = True
-        if heartbeat and not sent:
-            self._send_append(peer, progress.next, ())
-
-    def _send_append(self, peer: str, next_index: int, entries: tuple[Entry, ...]) -> None:
-        prev = next_index - 1
-        prev_term = self.log_store.term_at(prev) or 0
-        read_seq = self.leading.reads.seq
-        self._send(peer, Append(self.term, self.id, prev, prev_term, entries, self.commit_index, read_seq))
-
-    async def _on_append_reply(self, answer: AppendReply, data: Any) -> Any:
-        progress = self.leading.progress.get(answer.follower)
-        if progress is None:
-            return None
-        progress.on_reply(answer)
-        if answer.success:
-            await self._advance_leader_commit()
-            self._maybe_send_timeout_now()
-        self._replicate(answer.follower)
-        self._serve_reads()
-        return self._leave_if_removed(data)
-
-    async def _advance_leader_commit(self) -> None:
-        """Commit the highest index a quorum holds, if it is of this term (never count older terms)."""
-        matches = [self.log_store.last_index() if self.id in self.members else 0]
-        matches += [p.match for peer, p in self.leading.progress.items() if peer in self.members]
-        candidate = quorum_index(matches, self._quorum())
-        if candidate > self.commit_index and self.log_store.term_at(candidate) == self.term:
-            await self._advance_commit(candidate)
-
-    def _check_quorum(self, data: Any) -> Any:
-        progress = self.leading.progress
-        active = 1 + sum(1 for peer, p in progress.items() if p.active and peer in self.members)
-        for p in progress.values():
-            p.active = False
-        if active < self._quorum():
-            log.warning("lost contact with a quorum; stepping down", node=self.id, term=self.term)
-            return self._step_down(data)
-        return KeepState(actions=StateTimeout(self.config.election_timeout[0], Timer.CHECK_QUORUM))
-
-    def _maybe_send_timeout_now(self) -> None:
-        target = self.leading.transfer_target
-        if target is not None and self.leading.progress[target].match == self.log_store.last_index():
-            self._send(target, TimeoutNow(self.term, self.id))
 
     def _leave_if_removed(self, data: Any) -> Any:
         if self.id not in self.members and self.commit_index >= self.membership.index:
@@ -491,7 +347,10 @@ class RaftNode(GenStateMachine):
             entry = self.log_store.entry(self.last_applied)
             self.leading.uncommitted_bytes -= entry.size()
             self._apply(entry)
-        await self.applier.maybe_snapshot(self.last_applied, self.config.snapshot_every, self.membership)
+        config = self.config
+        await self.applier.maybe_snapshot(
+            self.last_applied, self.membership, every=config.snapshot_every, max_bytes=config.snapshot_bytes
+        )
 
     def _apply(self, entry: Entry) -> None:
         """Apply a committed entry, and answer its proposer if it waits here."""
@@ -499,7 +358,7 @@ class RaftNode(GenStateMachine):
         waiting = self.leading.waiting.pop(entry.index, None)
         if waiting is not None:
             term, caller = waiting
-            reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
+            self._reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
 
     def _restore(self, snapshot: Snapshot) -> None:
         self.applier.restore(snapshot)
@@ -557,6 +416,18 @@ class RaftNode(GenStateMachine):
         self.term, self.voted_for = term, voted_for
         self.term_store.save(term, voted_for)
         await self.term_store.sync()
+
+    def _too_large(self, proposal: Propose) -> TooLarge | None:
+        """A refusal of a proposal over ``max_command_bytes`` (its command and client id), else ``None``."""
+        size = len(proposal.command) + (len(proposal.client.encode()) if proposal.client is not None else 0)
+        return TooLarge(size, self.config.max_command_bytes) if size > self.config.max_command_bytes else None
+
+    def _reply(self, caller: Caller, answer: Any) -> None:
+        """Answer a client with what its machine returned: an answer too large for the wire must not crash the node."""
+        try:
+            reply(caller, answer)
+        except EncodeError as error:
+            log.warning("answer not sent: it cannot be encoded", node=self.id, error=str(error))
 
     # -- small helpers ----------------------------------------------------------------
 
@@ -623,6 +494,7 @@ def _newer_term(message: Any, term: int) -> int | None:
             | Append(term=newer)
             | AppendReply(term=newer)
             | InstallSnapshot(term=newer)
+            | SnapshotReply(term=newer)
             | TimeoutNow(term=newer)
         ) if newer > term:
             return newer

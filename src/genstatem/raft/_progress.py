@@ -17,10 +17,31 @@ from ._reads import ReadIndex
 from ._rpc import AppendReply
 
 
+class SnapshotSend:
+    """A snapshot being streamed to one follower: what was sent, what it confirmed holding."""
+
+    __slots__ = ("acked", "complete", "crc", "index", "inflight", "members", "rewound_to", "sent", "size", "stalled_at")
+
+    def __init__(self, index: int, members: tuple[str, ...], size: int, crc: int) -> None:
+        self.index, self.members, self.size, self.crc = index, members, size, crc
+        self.sent = 0  # the offset of the next chunk to send
+        self.complete = False  # the last chunk was sent
+        self.acked = 0  # the follower holds the data up to here
+        self.inflight = 0  # chunks sent and not yet answered
+        self.rewound_to = -1  # the offset last resent from, so that one loss rewinds once
+        self.stalled_at = -1  # ``acked`` at the last heartbeat: unchanged at the next, the stream is resent
+
+    def rewind(self, offset: int) -> None:
+        """Resend from ``offset``: a chunk or its answer was lost, or the follower restarted."""
+        self.sent = self.acked = self.rewound_to = offset
+        self.inflight = 0
+        self.complete = False
+
+
 class Progress:
     """The leader's record of one follower."""
 
-    __slots__ = ("active", "inflight", "match", "next", "read_seq")
+    __slots__ = ("active", "inflight", "match", "next", "read_seq", "snapshot")
 
     def __init__(self, next_index: int) -> None:
         self.next = next_index  # nextIndex: the next entry to send it
@@ -28,6 +49,7 @@ class Progress:
         self.inflight = 0  # appends sent and not yet answered
         self.active = True  # it answered since the last check-quorum round
         self.read_seq = 0  # the highest ReadIndex round it confirmed
+        self.snapshot: SnapshotSend | None = None  # the snapshot being streamed to it, if its next entry is compacted
 
     def on_reply(self, answer: AppendReply) -> None:
         """Take in an append's answer; late, duplicated or reordered answers never move ``match`` or ``next`` back."""
@@ -66,3 +88,4 @@ class Leadership:
     transfer_target: str | None = None
     term_start: int = 0  # the index of this term's first entry
     uncommitted_bytes: int = 0
+    snapshot_crc: tuple[int, int] = (0, 0)  # (index, CRC-32) of the snapshot last streamed: computed once

@@ -14,6 +14,12 @@ import attrs
 from ._log import Entry
 from ._storage import Snapshot
 
+
+def _strings(value: Any) -> tuple[str, ...]:
+    # A wire codec may hand back a list; the message keeps a tuple so it stays hashable.
+    return tuple(value)
+
+
 # -- between nodes ------------------------------------------------------------
 
 
@@ -73,11 +79,45 @@ class AppendReply:
 
 @attrs.frozen
 class InstallSnapshot:
-    """The leader's snapshot, for a follower whose next entry was compacted away."""
+    """One chunk of the leader's snapshot, for a follower whose next entry was compacted away (Figure 13).
+
+    A snapshot is sent as ``data`` chunks from ``offset`` 0 to ``size``, a few
+    in flight; every chunk carries the snapshot's position and the CRC-32 of
+    its whole data, so the follower can start, resume and verify it from any
+    chunk. The follower answers each chunk with a ``SnapshotReply``, and the
+    last one, once installed, with an ``AppendReply``.
+    """
 
     term: int
     leader: str
-    snapshot: Snapshot
+    index: int  # the snapshot's last included index
+    last_term: int  # the term of that entry
+    members: tuple[str, ...] = attrs.field(converter=_strings)
+    size: int
+    crc: int
+    offset: int
+    data: bytes
+
+    @property
+    def end(self) -> int:
+        """The offset just past this chunk."""
+        return self.offset + len(self.data)
+
+
+@attrs.frozen
+class SnapshotReply:
+    """The answer to an ``InstallSnapshot`` chunk: the follower holds the snapshot's data up to ``offset``.
+
+    ``ok`` is false when the chunk did not follow what the follower holds (a
+    chunk was lost, or the follower restarted): the leader resends from
+    ``offset``.
+    """
+
+    term: int
+    follower: str
+    index: int
+    offset: int
+    ok: bool
 
 
 @attrs.frozen
@@ -169,6 +209,14 @@ class ApplyFailed:
 
 
 @attrs.frozen
+class TooLarge:
+    """The request is larger than the cluster accepts (``max_command_bytes``): it will never be carried out."""
+
+    size: int
+    limit: int
+
+
+@attrs.frozen
 class RaftStatus:
     """A snapshot of a node's Raft state, for tests, invariants and dashboards: the answer to ``GetStatus``."""
 
@@ -203,5 +251,7 @@ RAFT_MESSAGES: tuple[type, ...] = (
     ApplyFailed,
     GetStatus,
     RaftStatus,
+    SnapshotReply,
+    TooLarge,
 )
 """Registered for the wire with type ids 200, 201, ... in this order."""

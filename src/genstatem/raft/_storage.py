@@ -18,6 +18,7 @@ compacted away with no snapshot covering them.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -133,8 +134,43 @@ class Snapshot:
     data: bytes
 
 
+class SnapshotWriter(Protocol):
+    """A snapshot arriving from the leader in chunks: written as they come, installed only whole and verified.
+
+    Attributes:
+        index: the last log index the snapshot covers.
+        term: the term of that entry.
+        members: the cluster membership as of ``index``.
+        size: the length of the snapshot's data, in bytes.
+        crc: the CRC-32 of the data, checked by ``finish()``.
+    """
+
+    index: int
+    term: int
+    members: tuple[str, ...]
+    size: int
+    crc: int
+
+    @property
+    def written(self) -> int:
+        """How many bytes of the data have been written: the offset of the next chunk."""
+        ...
+
+    async def write(self, offset: int, chunk: bytes) -> None:
+        """Write ``chunk`` at ``offset``, which must be ``written``; ``ValueError`` otherwise or past ``size``."""
+        ...
+
+    async def finish(self) -> Snapshot:
+        """Verify the data (size, CRC-32) and make it the store's snapshot, durably; ``ValueError`` if it is bad."""
+        ...
+
+    def abort(self) -> None:
+        """Throw away what was written; the store's snapshot is unchanged."""
+        ...
+
+
 class SnapshotStore(Protocol):
-    """The latest snapshot."""
+    """The latest snapshot: saved whole (a node's own) or streamed in (the leader's, through ``begin``)."""
 
     def load(self) -> Snapshot | None:
         """The snapshot as last saved by this incarnation, else as persisted; ``None`` if there is none."""
@@ -146,6 +182,14 @@ class SnapshotStore(Protocol):
 
     async def sync(self) -> None:
         """Make the last ``save`` durable."""
+        ...
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the snapshot's data from ``offset``; ``LookupError`` if there is no snapshot."""
+        ...
+
+    def begin(self, index: int, term: int, members: tuple[str, ...], size: int, crc: int) -> SnapshotWriter:
+        """Start receiving a snapshot (an unfinished one begun earlier is aborted); nothing durable until ``finish``."""
         ...
 
 
@@ -527,6 +571,7 @@ class MemorySnapshotStore(_View):
     def __init__(self, storage: MemoryStorage, incarnation: int, snapshot: Snapshot | None) -> None:
         super().__init__(storage, incarnation)
         self._snapshot = snapshot
+        self._receiving: MemorySnapshotWriter | None = None
 
     def __repr__(self) -> str:
         where = "none" if self._snapshot is None else f"index={self._snapshot.index}, term={self._snapshot.term}"
@@ -557,3 +602,93 @@ class MemorySnapshotStore(_View):
         storage._durable.snapshot = self._snapshot
         storage._snapshot_syncs += 1
         await anyio.lowlevel.checkpoint()
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the snapshot's data from ``offset``.
+
+        Raises:
+            LookupError: there is no snapshot.
+        """
+        self._live()
+        if self._snapshot is None:
+            raise LookupError("no snapshot to read")
+        return self._snapshot.data[offset : offset + size]
+
+    def begin(self, index: int, term: int, members: tuple[str, ...], size: int, crc: int) -> MemorySnapshotWriter:
+        """Start receiving a snapshot into memory; an unfinished one begun earlier is aborted."""
+        self._live()
+        if self._receiving is not None:
+            self._receiving.abort()
+        self._receiving = MemorySnapshotWriter(self, index, term, tuple(members), size, crc)
+        return self._receiving
+
+    async def _install(self, snapshot: Snapshot) -> None:
+        self.save(snapshot)
+        await self.sync()
+
+
+class MemorySnapshotWriter:
+    """A snapshot being received by a ``MemorySnapshotStore``: held in memory, lost with the incarnation."""
+
+    def __init__(
+        self, store: MemorySnapshotStore, index: int, term: int, members: tuple[str, ...], size: int, crc: int
+    ) -> None:
+        self.index, self.term, self.members, self.size, self.crc = index, term, members, size, crc
+        self._store = store
+        self._data: bytearray | None = bytearray()
+
+    def __repr__(self) -> str:
+        return f"MemorySnapshotWriter(index={self.index}, {self.written}/{self.size} bytes)"
+
+    def _buffer(self) -> bytearray:
+        self._store._live()
+        if self._data is None:
+            raise RuntimeError("this snapshot write was finished or aborted")
+        return self._data
+
+    @property
+    def written(self) -> int:
+        """How many bytes of the data have been written."""
+        return len(self._data) if self._data is not None else 0
+
+    async def write(self, offset: int, chunk: bytes) -> None:
+        """Write ``chunk`` at ``offset``.
+
+        Raises:
+            ValueError: ``offset`` is not ``written``, or the chunk runs past ``size``.
+        """
+        data = self._buffer()
+        _check_chunk(self.written, self.size, offset, chunk)
+        data += chunk
+        await anyio.lowlevel.checkpoint()
+
+    async def finish(self) -> Snapshot:
+        """Verify the data and make it the store's snapshot, durably.
+
+        Raises:
+            ValueError: the data is short or fails its CRC-32; the write is aborted.
+        """
+        data = bytes(self._buffer())
+        self._data = None
+        _check_whole(self.size, self.crc, len(data), zlib.crc32(data))
+        snapshot = Snapshot(self.index, self.term, self.members, data)
+        await self._store._install(snapshot)
+        return snapshot
+
+    def abort(self) -> None:
+        """Throw away what was written."""
+        self._data = None
+
+
+def _check_chunk(written: int, size: int, offset: int, chunk: bytes) -> None:
+    if offset != written:
+        raise ValueError(f"snapshot chunk at offset {offset}, but {written} bytes are written")
+    if offset + len(chunk) > size:
+        raise ValueError(f"snapshot chunk runs to {offset + len(chunk)}, past the snapshot's {size} bytes")
+
+
+def _check_whole(size: int, crc: int, written: int, found_crc: int) -> None:
+    if written != size:
+        raise ValueError(f"snapshot incomplete: {written} of {size} bytes")
+    if found_crc != crc:
+        raise ValueError(f"snapshot data fails its check: CRC-32 {found_crc:#010x}, expected {crc:#010x}")
