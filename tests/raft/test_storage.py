@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genstatem.raft._log import Entry
-from genstatem.raft._storage import STALE, MemoryLogStore, MemoryStorage, Snapshot
+from genstatem.raft._memory_storage import MemoryLogStore, MemoryStorage
+from genstatem.raft._storage import STALE, Snapshot
 
 
 def entries(first: int, terms: Iterable[int]) -> list[Entry]:

@@ -17,6 +17,7 @@ from ._config import RaftSpec as RaftSpec
 from ._file_storage import FileStorage as FileStorage
 from ._file_storage import StorageError as StorageError
 from ._log import Entry as Entry
+from ._memory_storage import MemoryStorage as MemoryStorage
 from ._node import RaftNode as RaftNode
 from ._rpc import RAFT_MESSAGES as _RAFT_MESSAGES
 from ._rpc import GetStatus as GetStatus
@@ -25,7 +26,6 @@ from ._state_machine import KVMachine as KVMachine
 from ._state_machine import ListMachine as ListMachine
 from ._state_machine import StateMachine as StateMachine
 from ._storage import LogStore as LogStore
-from ._storage import MemoryStorage as MemoryStorage
 from ._storage import Snapshot as Snapshot
 from ._storage import SnapshotStore as SnapshotStore
 from ._storage import Storage as Storage
