@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import anyio
 
 from . import _kv, _raft
-from ._config import CliError
+from ._config import CliError, find_cli_error
 
 
 def parser(prog: str = "genstatem") -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "genstatem") -> int:
     try:
         status: int = anyio.run(args.run, args)
     except (CliError, BaseExceptionGroup) as error:
-        reason = _cli_error(error)
+        reason = find_cli_error(error)
         if reason is None:
             raise
         print(f"{prog}: {reason}", file=sys.stderr)
@@ -48,17 +48,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "genstatem") -> int:
     except KeyboardInterrupt:
         return 130
     return status
-
-
-def _cli_error(error: BaseException) -> CliError | None:
-    """The ``CliError`` that ended the command, also from inside a task group's exception group."""
-    if isinstance(error, CliError):
-        return error
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            if (found := _cli_error(inner)) is not None:
-                return found
-    return None
 
 
 def console_main() -> int:

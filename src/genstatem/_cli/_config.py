@@ -44,6 +44,17 @@ class CliError(Exception):
         self.status = status
 
 
+def find_cli_error(error: BaseException) -> CliError | None:
+    """The ``CliError`` that ended a command, also from inside a task group's exception group."""
+    if isinstance(error, CliError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := find_cli_error(inner)) is not None:
+                return found
+    return None
+
+
 def parse_address(text: str, what: str) -> tuple[str, int]:
     """``"host:port"`` (``"[::1]:7001"`` for IPv6) as ``(host, port)``."""
     host, sep, port = text.rpartition(":")
