@@ -27,7 +27,9 @@ from ._config import CliError, find_cli_error
 
 def parser(prog: str = "genstatem") -> argparse.ArgumentParser:
     """The ``genstatem`` command line."""
-    root = argparse.ArgumentParser(prog=prog, description="Run Raft nodes and work with a running cluster.")
+    root = argparse.ArgumentParser(
+        prog=prog, allow_abbrev=False, description="Run Raft nodes and work with a running cluster."
+    )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _raft.add_parser(commands)
     _kv.add_parser(commands)

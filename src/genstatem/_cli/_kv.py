@@ -22,7 +22,7 @@ NO = 3
 
 def add_parser(commands: Any) -> None:
     """Add ``kv`` and its subcommands to ``commands``."""
-    kv = commands.add_parser("kv", help="read and write the key-value machine of a running cluster")
+    kv = commands.add_parser("kv", allow_abbrev=False, help="read and write the key-value machine of a running cluster")
     actions = kv.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, help_text, arguments in (
         ("get", "print a key's value (a linearizable read); exit 3 if absent", ("key",)),
@@ -30,7 +30,7 @@ def add_parser(commands: Any) -> None:
         ("delete", "remove a key (whether or not it is there)", ("key",)),
         ("cas", "set KEY to NEW if it is EXPECTED; exit 3 if it is not", ("key", "expected", "new")),
     ):
-        parser = actions.add_parser(name, help=help_text, description=help_text)
+        parser = actions.add_parser(name, allow_abbrev=False, help=help_text, description=help_text)
         for argument in arguments:
             if name == "cas" and argument == "expected":
                 parser.add_argument("expected", nargs="?", help="the value the key must have")

@@ -19,20 +19,22 @@ LEARNERS_NOT_SUPPORTED = "learners are not supported yet: `genstatem raft add NO
 
 def add_parser(commands: Any) -> None:
     """Add ``raft`` and its subcommands to ``commands``."""
-    raft = commands.add_parser("raft", help="run a Raft node; show and change a running cluster")
+    raft = commands.add_parser("raft", allow_abbrev=False, help="run a Raft node; show and change a running cluster")
     actions = raft.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    parser = actions.add_parser("serve", help="run one Raft node in this process, until SIGTERM")
+    parser = actions.add_parser("serve", allow_abbrev=False, help="run one Raft node in this process, until SIGTERM")
     add_connection_arguments(parser)
     add_node_arguments(parser)
     parser.set_defaults(run=run_serve)
 
-    parser = actions.add_parser("status", help="each member's role, term, indexes, and its lag behind the leader")
+    parser = actions.add_parser(
+        "status", allow_abbrev=False, help="each member's role, term, indexes, and its lag behind the leader"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_connection_arguments(parser)
     parser.set_defaults(run=run_status)
 
-    parser = actions.add_parser("add", help="add a member (start its `raft serve --join` first)")
+    parser = actions.add_parser("add", allow_abbrev=False, help="add a member (start its `raft serve --join` first)")
     parser.add_argument("node")
     parser.add_argument("--address", metavar="HOST:PORT", help="where it listens, if the members do not know yet")
     add_connection_arguments(parser)
@@ -43,7 +45,7 @@ def add_parser(commands: Any) -> None:
         ("transfer", "hand leadership to a member, and wait until it leads"),
         ("promote", "make a learner a voting member (not supported yet)"),
     ):
-        parser = actions.add_parser(name, help=help_text)
+        parser = actions.add_parser(name, allow_abbrev=False, help=help_text)
         parser.add_argument("node")
         add_connection_arguments(parser)
         parser.set_defaults(run={"remove": run_remove, "transfer": run_transfer, "promote": run_promote}[name])
