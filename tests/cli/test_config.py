@@ -105,3 +105,13 @@ def test_serve_without_a_data_directory_fails_in_one_line(
         capsys.readouterr().err
         == "genstatem: raft serve needs node, listen and data (in the config file or as flags)\n"
     )
+
+
+def test_python_m_genstatem_passes_raft_and_kv_to_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m genstatem raft ...`` is the ``genstatem`` command, named as typed in its messages."""
+    from genstatem.__main__ import main as python_m_main
+
+    assert python_m_main(["raft", "promote", "d"]) == 1
+    assert capsys.readouterr().err.endswith(
+        ": learners are not supported yet: `genstatem raft add NODE` adds a voting member\n"
+    )
