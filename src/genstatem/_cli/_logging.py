@@ -33,7 +33,7 @@ def configure_logging(*, format: str = "text", level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 
@@ -44,3 +44,13 @@ def _plain_values(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[s
 
 
 _PLAIN = (str, int, float, bool, type(None))
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is at each write, not the stream it was when logging was configured."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
