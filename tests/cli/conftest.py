@@ -8,9 +8,9 @@ import pytest
 import structlog
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def restore_structlog() -> Iterator[None]:
-    """Put back the structlog configuration a command changed."""
+    """Put back the structlog configuration the commands of a module changed (module fixtures run commands too)."""
     saved = structlog.get_config()
     yield
     structlog.configure(**saved)
