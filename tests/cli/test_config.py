@@ -115,3 +115,12 @@ def test_python_m_genstatem_passes_raft_and_kv_to_the_command_line(capsys: pytes
     assert capsys.readouterr().err.endswith(
         ": learners are not supported yet: `genstatem raft add NODE` adds a voting member\n"
     )
+
+
+def test_a_member_named_on_the_command_line_is_not_taken_for_the_files_node(tmp_path: Path) -> None:
+    """``raft transfer d -c a.toml`` reaches the members at their own addresses: ``d`` is not the file's node."""
+    config = write_config(tmp_path, NODE_FILE)
+    args = parser().parse_args(["raft", "transfer", "d", "-c", str(config)])
+    settings = settings_from(args)
+    assert (args.member, settings.node) == ("d", "a")
+    assert "d" not in settings.members()

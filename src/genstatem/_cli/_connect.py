@@ -62,7 +62,6 @@ class Cluster:
     async def statuses(self) -> dict[str, RaftStatus | str]:
         """Every known member's status (or why not), asked at once; members learnt from the answers are asked too."""
         found: dict[str, RaftStatus | str] = {}
-        await self._learn_addresses()
         while missing := [member for member in self.members if member not in found]:
             async with anyio.create_task_group() as group:
                 for member in missing:
@@ -88,7 +87,7 @@ class Cluster:
                 await anyio.sleep(0.1)
         raise self.no_quorum()
 
-    async def _learn_addresses(self) -> None:
+    async def learn_addresses(self) -> None:
         """Merge a member's address book into ours: nodes added since the config file was written."""
         for member in self.members:
             try:
@@ -144,4 +143,6 @@ async def open_cluster(settings: Settings) -> AsyncIterator[Cluster]:
         tls = {"server_ssl_context": server, "client_ssl_context": client}
     network = TcpNetwork("127.0.0.1", 0, secret=secret, peers=peers, reconnect_max_delay=0.5, **tls)
     async with gs.ActorSystem(node=f"cli-{secrets.token_hex(4)}", network=network) as system:
-        yield Cluster(system, network, peers, settings.timeout)
+        cluster = Cluster(system, network, peers, settings.timeout)
+        await cluster.learn_addresses()  # members added since the file was written, a leader among them
+        yield cluster

@@ -35,7 +35,7 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run_status)
 
     parser = actions.add_parser("add", allow_abbrev=False, help="add a member (start its `raft serve --join` first)")
-    parser.add_argument("node")
+    parser.add_argument("member", metavar="NODE")  # not "node": that is the --node field of a file
     parser.add_argument("--address", metavar="HOST:PORT", help="where it listens, if the members do not know yet")
     add_connection_arguments(parser)
     parser.set_defaults(run=run_add)
@@ -46,7 +46,7 @@ def add_parser(commands: Any) -> None:
         ("promote", "make a learner a voting member (not supported yet)"),
     ):
         parser = actions.add_parser(name, allow_abbrev=False, help=help_text)
-        parser.add_argument("node")
+        parser.add_argument("member", metavar="NODE")  # not "node": that is the --node field of a file
         add_connection_arguments(parser)
         parser.set_defaults(run={"remove": run_remove, "transfer": run_transfer, "promote": run_promote}[name])
 
@@ -76,14 +76,14 @@ async def run_add(args: argparse.Namespace) -> int:
     """``raft add NODE [--address HOST:PORT]``."""
     async with open_cluster(settings_from(args)) as cluster:
         leader = await cluster.leader_status()
-        if args.node in leader.members:
-            raise CliError(f"{args.node} is already a member")
+        if args.member in leader.members:
+            raise CliError(f"{args.member} is already a member")
         if args.address is not None:
             host, port = parse_address(args.address, "--address")
             for member in leader.members:
-                cluster.system.remote(member, PEERS).cast(("learn", args.node, host, port))
-        await cluster.run(cluster.client().add_member(args.node))
-    print(f"added {args.node}")
+                cluster.system.remote(member, PEERS).cast(("learn", args.member, host, port))
+        await cluster.run(cluster.client().add_member(args.member))
+    print(f"added {args.member}")
     return 0
 
 
@@ -91,9 +91,9 @@ async def run_remove(args: argparse.Namespace) -> int:
     """``raft remove NODE``."""
     async with open_cluster(settings_from(args)) as cluster:
         leader = await cluster.leader_status()
-        _known(leader, args.node)
-        await cluster.run(cluster.client().remove_member(args.node))
-    print(f"removed {args.node}")
+        _known(leader, args.member)
+        await cluster.run(cluster.client().remove_member(args.member))
+    print(f"removed {args.member}")
     return 0
 
 
@@ -101,11 +101,11 @@ async def run_transfer(args: argparse.Namespace) -> int:
     """``raft transfer NODE``: returns once ``NODE`` leads."""
     async with open_cluster(settings_from(args)) as cluster:
         leader = await cluster.leader_status()
-        _known(leader, args.node)
-        if leader.id != args.node:
-            await cluster.run(cluster.client().transfer_leadership(args.node))
-            await _wait_leads(cluster, args.node)
-    print(f"{args.node} leads")
+        _known(leader, args.member)
+        if leader.id != args.member:
+            await cluster.run(cluster.client().transfer_leadership(args.member))
+            await _wait_leads(cluster, args.member)
+    print(f"{args.member} leads")
     return 0
 
 
