@@ -2,10 +2,13 @@
 
 ``python -m genstatem`` runs the Raft demo: a key-value store replicated on
 three nodes in this process, whose leader crashes and comes back.
-``python -m genstatem code-lock`` runs the code lock of OTP's ``gen_statem``
-user's guide. That example ships inside the wheel as ``genstatem/_examples``;
-in a source checkout (an editable install) it is the repository's
-``examples/`` folder.
+``python -m genstatem cluster`` runs three Raft nodes as OS processes and
+kills the leader with SIGKILL. ``python -m genstatem code-lock`` runs the
+code lock of OTP's ``gen_statem`` user's guide. That example ships inside
+the wheel as ``genstatem/_examples``; in a source checkout (an editable
+install) it is the repository's ``examples/`` folder.
+``python -m genstatem raft ...`` and ``... kv ...`` are the ``genstatem``
+command line.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-DEMOS = ("raft", "code-lock")
+DEMOS = ("raft", "cluster", "code-lock")
+CLI_COMMANDS = ("raft", "kv")  # followed by an action: the genstatem command line
 
 
 def _code_lock_path() -> Path:
@@ -59,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) > 1 and args[0] in CLI_COMMANDS:
+        from ._cli import main as cli_main
+
+        return cli_main(args, prog=_prog())
     parser = argparse.ArgumentParser(prog=_prog(), description="Run one of genstatem's demos.")
     parser.add_argument(
         "demo",
@@ -66,9 +75,14 @@ def _run(argv: Sequence[str] | None) -> int:
         default="raft",
         choices=DEMOS,
         help="raft: a three-node replicated key-value store whose leader crashes (the default); "
+        "cluster: the same with three node processes, the leader killed with SIGKILL; "
         "code-lock: the code lock of OTP's gen_statem user's guide",
     )
-    demo = parser.parse_args(argv).demo
+    demo = parser.parse_args(args).demo
+    if demo == "cluster":
+        from ._cli._cluster_demo import main as cluster_demo
+
+        return cluster_demo()
     if demo == "code-lock":
         runpy.run_path(str(_code_lock_path()), run_name="__main__")
         return 0

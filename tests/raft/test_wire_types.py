@@ -63,6 +63,7 @@ BY_HINT: dict[Any, st.SearchStrategy[Any]] = {
     str | None: st.none() | NAMES,
     tuple[str, ...]: st.lists(NAMES, max_size=3).map(tuple),
     tuple[Entry, ...]: st.lists(ENTRIES, max_size=3).map(tuple),
+    tuple[tuple[str, int], ...]: st.lists(st.tuples(NAMES, st.integers(0, 2**40)), max_size=3).map(tuple),
 }
 """How to make a value of each field type the Raft messages use."""
 

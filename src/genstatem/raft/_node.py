@@ -443,6 +443,7 @@ class RaftNode(Replication, GenStateMachine):
             self.last_applied,
             self.log_store.last_index(),
             self.members,
+            tuple(sorted((peer, progress.match) for peer, progress in self.leading.progress.items())),
         )
 
     def state_name(self) -> str:

@@ -218,7 +218,12 @@ class TooLarge:
 
 @attrs.frozen
 class RaftStatus:
-    """A snapshot of a node's Raft state, for tests, invariants and dashboards: the answer to ``GetStatus``."""
+    """A snapshot of a node's Raft state, for tests, invariants and dashboards: the answer to ``GetStatus``.
+
+    ``matches`` is, on a leader, each follower's match index (the highest
+    entry known to be in its log) as sorted ``(node, index)`` pairs; it is
+    empty on any other role.
+    """
 
     id: str
     role: str
@@ -229,6 +234,7 @@ class RaftStatus:
     last_applied: int
     last_index: int
     members: tuple[str, ...]
+    matches: tuple[tuple[str, int], ...] = ()
 
 
 RAFT_MESSAGES: tuple[type, ...] = (
