@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ from .._core import (
     deliver_stop,
     find_actor,
     forget_caller,
+    mailbox_size,
     new_caller,
 )
 from ._codec import Codec, DecodeError
@@ -53,7 +55,7 @@ from ._messages import (
     UnlinkMsg,
 )
 from ._registry import default_registry
-from ._transport import Transport
+from ._transport import ReceiveBackpressure, Transport
 
 log = structlog.get_logger("genstatem.net")
 
@@ -245,6 +247,39 @@ class _RemoteWatcher:
         raise AssertionError("a remote watcher is never watched")
 
 
+class _Inbox:
+    """What one peer's messages still occupy in local mailboxes, in frame bytes.
+
+    Per actor, the sizes of the last messages from the peer put in its
+    mailbox, oldest first. A mailbox is first in, first out, so when it
+    holds ``n`` messages at most the last ``n`` of these are still there:
+    ``settle`` forgets the others. Messages from elsewhere in the same
+    mailbox only make the figure larger than the truth, never smaller.
+    """
+
+    __slots__ = ("size", "targets")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.targets: dict[LocalRef, deque[int]] = {}
+
+    def charge(self, target: LocalRef, size: int) -> None:
+        sizes = self.targets.get(target)
+        if sizes is None:
+            sizes = self.targets[target] = deque()
+        sizes.append(size)
+        self.size += size
+
+    def settle(self) -> int:
+        for target, sizes in list(self.targets.items()):
+            waiting = mailbox_size(target)
+            while len(sizes) > waiting:
+                self.size -= sizes.popleft()
+            if not sizes:
+                del self.targets[target]
+        return self.size
+
+
 class Node:
     """Runs the distribution protocol for one ``ActorSystem`` over a transport.
 
@@ -265,6 +300,7 @@ class Node:
         self._watchers: dict[tuple[str, int], tuple[Peer, Monitor]] = {}
         self._exit_waiters: dict[int, tuple[str, Caller]] = {}
         self._known_dead: set[Address] = set()
+        self._inboxes: dict[str, _Inbox] = {}
         self._register_codec()
 
     # -- set-up ------------------------------------------------------------------
@@ -297,6 +333,8 @@ class Node:
         return node
 
     async def start(self) -> None:
+        if isinstance(self.transport, ReceiveBackpressure):
+            self.transport.watch_backlog(self.backlog)
         await self.transport.start(self.name, self.on_frame, self.on_peer_up, self.on_peer_down)
 
     async def stop(self) -> None:
@@ -421,6 +459,11 @@ class Node:
 
     # -- receiving ---------------------------------------------------------------
 
+    def backlog(self, peer: str) -> int:
+        """Bytes of the frames from ``peer`` whose messages still wait in local mailboxes (at most)."""
+        inbox = self._inboxes.get(peer)
+        return 0 if inbox is None else inbox.settle()
+
     def on_frame(self, peer: str, frame: bytes) -> None:
         try:
             message = self.codec.decode(frame)
@@ -433,7 +476,14 @@ class Node:
             log.warning("unexpected message dropped; closing the connection", peer=peer, type=type(message).__name__)
             self.transport.disconnect(peer)
             return
-        handler(self, peer, message)
+        target = handler(self, peer, message)
+        if target is not None and peer != self.name:
+            inbox = self._inboxes.get(peer)
+            if inbox is None:
+                inbox = self._inboxes[peer] = _Inbox()
+            inbox.charge(target, len(frame))
+
+    # Each handler returns the local actor whose mailbox it put a message in, if any.
 
     def _target(self, address: Address) -> LocalRef | None:
         if address.node != self.name:
@@ -442,35 +492,40 @@ class Node:
             return find_actor(self.system, address.pid)
         return self.system.whereis(address.name)
 
-    def _on_send(self, peer: str, message: SendMsg) -> None:
+    def _on_send(self, peer: str, message: SendMsg) -> LocalRef | None:
         target = self._target(message.to)
         if target is not None:
             if message.info:
                 target.send(message.msg)
             else:
                 target.cast(message.msg)
+        return target
 
-    def _on_call(self, peer: str, message: CallMsg) -> None:
-        self._deliver_request(
+    def _on_call(self, peer: str, message: CallMsg) -> LocalRef | None:
+        return self._deliver_request(
             peer, message.to, message.call_id, lambda ref, caller: deliver_call(ref, caller, message.request)
         )
 
-    def _on_get_state(self, peer: str, message: GetStateMsg) -> None:
-        self._deliver_request(peer, message.to, message.call_id, deliver_state_request)
+    def _on_get_state(self, peer: str, message: GetStateMsg) -> LocalRef | None:
+        return self._deliver_request(peer, message.to, message.call_id, deliver_state_request)
 
     def _deliver_request(
         self, peer: str, to: Address, call_id: int, deliver: Callable[[LocalRef, Caller], bool]
-    ) -> None:
+    ) -> LocalRef | None:
         """Deliver a request that expects an answer to a local actor, or answer ``noproc``."""
         target = self._target(to)
         if target is None or not deliver(target, _RemoteCaller(self, peer, call_id, target)):
             self.send_to(peer, FailMsg(call_id, "noproc"))
+            return None
+        return target
 
-    def _on_stop(self, peer: str, message: StopMsg) -> None:
+    def _on_stop(self, peer: str, message: StopMsg) -> LocalRef | None:
         target = self._target(message.to)
         waiter = _RemoteCaller(self, peer, message.call_id, None)
         if target is None or not deliver_stop(target, message.reason, waiter):
             self.send_to(peer, FailMsg(message.call_id, "noproc"))
+            return None
+        return target
 
     def _on_reply(self, peer: str, message: ReplyMsg) -> None:
         pending = self._pending.pop(message.call_id, None)
@@ -506,15 +561,17 @@ class Node:
             remote.linked.pop(local, None)
             local.drop_link(remote)
 
-    def _on_exit(self, peer: str, message: ExitMsg) -> None:
-        local = self._local_peer(message.to)
-        if local is None:
-            return
+    def _on_exit(self, peer: str, message: ExitMsg) -> LocalRef | None:
+        target = self._target(message.to)
+        if target is None:
+            return None
+        local = self.system.peer(target)
         remote = self._linked_peer(local, message.sender)
         remote.linked.pop(local, None)
         if not message.linked:
             local.drop_link(remote)
         local.exit_signal(remote, message.reason, linked=message.linked)
+        return target  # an actor trapping exits gets it as a message
 
     def _linked_peer(self, local: Peer, sender: Address) -> _RemotePeer:
         """The proxy ``local`` knows ``sender`` by: linked by id, or by registered name."""
@@ -550,7 +607,7 @@ class Node:
             remote.monitors.pop(monitor, None)
             watcher.deliver_down(monitor, remote.ref, message.reason)
 
-    _handlers: ClassVar[dict[type, Callable[[Node, str, Any], None]]] = {
+    _handlers: ClassVar[dict[type, Callable[[Node, str, Any], LocalRef | None]]] = {
         SendMsg: _on_send,
         CallMsg: _on_call,
         GetStateMsg: _on_get_state,
@@ -580,6 +637,7 @@ class Node:
     def on_peer_down(self, peer: str) -> None:
         """The connection to ``peer`` is lost: everything across it fires ``"noconnection"``."""
         log.warning("node connection lost", node=self.name, peer=peer)
+        self._inboxes.pop(peer, None)
         lost = ActorExited("noconnection")
         for call_id, (node, caller) in list(self._pending.items()):
             if node == peer:

@@ -29,13 +29,16 @@ from ._tasks import spawn_system_task
 from ._tcp_options import TcpOptions
 from ._tcp_peers import Connection, Dialer, Peer
 from ._tcp_statistics import Counters, TcpStatistics
-from ._transport import FrameHandler, PeerHandler, ignore_frame, ignore_peer
+from ._transport import Backlog, FrameHandler, PeerHandler, ignore_frame, ignore_peer
 
 log = structlog.get_logger("genstatem.net")
 
 _MAX_NAME_BYTES: Final = 255
 _WRITE_BATCH: Final = 65536
 _ACCEPT_RETRY_DELAY: Final = 0.1
+# While a peer's backlog is over the limit, how often to look whether the actors have taken some.
+_BACKLOG_POLL_FIRST: Final = 0.002
+_BACKLOG_POLL_MAX: Final = 0.05
 
 
 class TcpTransport:
@@ -80,6 +83,7 @@ class TcpTransport:
         self._peers: dict[str, Peer] = {}
         self._handshaking = 0
         self._counters = Counters()
+        self._backlog: Backlog | None = None
 
     def __repr__(self) -> str:
         where = "" if self._address is None else f" at {self._address[0]}:{self._address[1]}"
@@ -112,6 +116,14 @@ class TcpTransport:
             connected_peers=sum(peer.connection is not None for peer in self._peers.values()),
             buffered_frames=sum(peer.queued_frames for peer in self._peers.values()),
         )
+
+    def watch_backlog(self, backlog: Backlog) -> None:
+        """Stop reading a peer's connection while ``backlog(peer)`` is over ``receive_buffer_bytes``.
+
+        A node calls this before ``start`` (``ReceiveBackpressure``); without
+        it every frame is delivered as soon as it is read.
+        """
+        self._backlog = backlog
 
     # -- the Transport protocol ----------------------------------------------------------
 
@@ -388,7 +400,33 @@ class TcpTransport:
             except FrameError as exc:
                 return f"bad frame: {exc.reason}", True
             self._deliver(conn, frames)
+            if frames:
+                await self._hold_back(conn, sum(map(len, frames)))
         return "connection closed", False
+
+    async def _hold_back(self, conn: Connection, delivered: int) -> None:
+        """Read no more from ``conn`` while what its peer sent still fills too much of the mailboxes here.
+
+        The socket is left unread, so the kernel's buffers fill, TCP's flow
+        control stops the peer's writes, its send buffer fills, and its
+        ``drain`` waits: a fast sender is slowed to the pace of the actors
+        it sends to. Asking the node is a walk over the actors the peer
+        reached, so it is done only once the count kept here passes the limit.
+        """
+        backlog = self._backlog
+        limit = self.options.receive_buffer_bytes
+        conn.backlog += delivered
+        if backlog is None or conn.backlog <= limit:
+            return
+        conn.backlog = backlog(conn.peer.name)
+        if conn.backlog <= limit:
+            return
+        self._counters.receive_pauses += 1
+        delay = _BACKLOG_POLL_FIRST
+        while conn.backlog > limit and not conn.closed:
+            await anyio.sleep(delay)
+            delay = min(delay * 2, _BACKLOG_POLL_MAX)
+            conn.backlog = backlog(conn.peer.name)
 
     def _deliver(self, conn: Connection, frames: list[bytes]) -> None:
         for frame in frames:

@@ -37,6 +37,10 @@ class TcpOptions:
             refuses more.
         send_buffer_bytes: bytes a peer's send buffer holds before ``send``
             refuses more (a frame is accepted while the buffer is below it).
+        receive_buffer_bytes: frame bytes from one peer whose messages may wait
+            in this node's mailboxes, not yet taken by the actors they are for,
+            before the node stops reading that peer's connection until they
+            take some (TCP flow control then slows the peer down).
         handshake_timeout: seconds a new connection has to connect, finish
             TLS and the handshake.
         max_handshakes: incoming connections allowed in their handshake at
@@ -56,6 +60,7 @@ class TcpOptions:
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     send_buffer_frames: int = 1024
     send_buffer_bytes: int = 8 << 20
+    receive_buffer_bytes: int = 4 << 20
     handshake_timeout: float = 5.0
     max_handshakes: int = 64
     reconnect_initial_delay: float = 0.1
@@ -66,8 +71,8 @@ class TcpOptions:
             raise ValueError("secret must not be empty")
         if (self.server_ssl_context is None) != (self.client_ssl_context is None):
             raise ValueError("give both server_ssl_context and client_ssl_context, or neither")
-        if self.send_buffer_frames < 1 or self.send_buffer_bytes < 1 or self.max_handshakes < 1:
-            raise ValueError("send buffer limits and max_handshakes must be at least 1")
+        if min(self.send_buffer_frames, self.send_buffer_bytes, self.receive_buffer_bytes, self.max_handshakes) < 1:
+            raise ValueError("buffer limits and max_handshakes must be at least 1")
         if self.handshake_timeout <= 0 or not 0 < self.reconnect_initial_delay <= self.reconnect_max_delay:
             raise ValueError("timeouts must be positive, and reconnect_initial_delay <= reconnect_max_delay")
         FrameDecoder(max_frame_size=self.max_frame_size)  # validates the size

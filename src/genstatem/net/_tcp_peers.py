@@ -45,7 +45,18 @@ class Peer:
 class Connection:
     """An authenticated connection to a peer, from ``on_peer_up`` to ``on_peer_down``."""
 
-    __slots__ = ("closed", "decoder", "greeting", "incarnation", "outgoing", "peer", "scope", "stream", "wakeup")
+    __slots__ = (
+        "backlog",
+        "closed",
+        "decoder",
+        "greeting",
+        "incarnation",
+        "outgoing",
+        "peer",
+        "scope",
+        "stream",
+        "wakeup",
+    )
 
     def __init__(
         self, peer: Peer, stream: ByteStream, decoder: FrameDecoder, *, outgoing: bool, incarnation: bytes
@@ -61,3 +72,6 @@ class Connection:
         # Written before any frame: the listener's ACCEPT, sent by the writer so
         # that the handshake's deadline never cuts a connection already up.
         self.greeting = b""
+        # Frame bytes from the peer the node may still hold: the node's figure
+        # when last asked, plus what was delivered since.
+        self.backlog = 0
