@@ -321,6 +321,71 @@ async def test_unauthenticated_connections_are_bounded_and_time_out() -> None:
             assert await b.seen.wait_frames("a", 1) == [b"welcome"]
 
 
+async def hold_a_slot(port: int, source: str, stop: anyio.Event, streams: set[anyio.abc.ByteStream]) -> None:
+    """Keep one silent connection from ``source`` open to ``port``, dialling again each time it is closed."""
+    while not stop.is_set():
+        try:
+            stream = await anyio.connect_tcp(LOOPBACK, port, local_host=source)
+        except OSError:
+            await anyio.sleep(0.01)
+            continue
+        streams.add(stream)
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            while not stop.is_set():
+                await stream.receive()
+        streams.discard(stream)
+        await anyio.aclose_forcefully(stream)
+        await anyio.sleep(0.005)
+
+
+@asynccontextmanager
+async def flooding(target: Node, sources: list[str], per_source: int) -> AsyncIterator[None]:
+    """Silent connections from each of ``sources``, redialled as soon as closed, for the ``with`` block.
+
+    The block starts once ``target`` has refused some: the flood holds every slot it can.
+    """
+    stop = anyio.Event()
+    streams: set[anyio.abc.ByteStream] = set()
+    async with anyio.create_task_group() as task_group:
+        for source in sources:
+            for _ in range(per_source):
+                task_group.start_soon(hold_a_slot, target.transport.port, source, stop, streams)
+        with anyio.fail_after(WAIT):
+            for _ in range(1000):
+                if target.stats().connections_refused >= len(sources):
+                    break
+                await anyio.sleep(0.01)
+        try:
+            yield
+        finally:
+            stop.set()
+            for stream in list(streams):
+                await anyio.aclose_forcefully(stream)
+
+
+async def test_one_flooding_address_cannot_lock_a_new_node_out() -> None:
+    """A host redialling every socket it is refused holds at most max_handshakes_per_address slots."""
+    async with cluster() as net:
+        b = await net.start("b", peers={}, max_handshakes=8, max_handshakes_per_address=4, handshake_timeout=3.0)
+        async with flooding(b, ["127.0.0.2"], per_source=20):
+            c = await net.start("c")
+            assert c.send("b", b"let me in")
+            with anyio.fail_after(1.5):  # half the handshake timeout: no slot had to expire
+                assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+
+
+async def test_a_flood_from_many_addresses_cannot_starve_a_known_node() -> None:
+    """Hosts listed in peers have handshake slots of their own, which unknown hosts never take."""
+    async with cluster() as net:
+        b = await net.start("b", max_handshakes=8, max_handshakes_per_address=4, handshake_timeout=3.0)
+        sources = [f"127.0.0.{last}" for last in range(2, 22)]
+        async with flooding(b, sources, per_source=1):
+            c = await net.start("c")
+            assert c.send("b", b"let me in")
+            with anyio.fail_after(1.5):
+                assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+
+
 async def test_disconnect_fires_peer_down_on_both_sides_and_send_reconnects() -> None:
     """disconnect() takes the connection down on both sides once; the next send brings a new one up."""
     async with cluster() as net:

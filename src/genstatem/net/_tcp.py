@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import anyio
 import structlog
-from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream, TaskGroup
 
 from . import _handshake as handshake
 from ._frames import FrameError, encode_frame
@@ -36,6 +36,7 @@ log = structlog.get_logger("genstatem.net")
 _MAX_NAME_BYTES: Final = 255
 _WRITE_BATCH: Final = 65536
 _ACCEPT_RETRY_DELAY: Final = 0.1
+_LOGGED_COUNTS: Final = frozenset(10**power for power in range(12))  # the 1st, 10th, 100th... of a kind
 # While a peer's backlog is over the limit, how often to look whether the actors have taken some.
 _BACKLOG_POLL_FIRST: Final = 0.002
 _BACKLOG_POLL_MAX: Final = 0.05
@@ -81,7 +82,10 @@ class TcpTransport:
         self._listeners: list[SocketListener] = []
         self._address: tuple[str, int] | None = None
         self._peers: dict[str, Peer] = {}
-        self._handshaking = 0
+        # Incoming connections in their handshake: from known hosts, from others, and per host.
+        self._handshaking_known = 0
+        self._handshaking_unknown = 0
+        self._handshaking_from: dict[str, int] = {}
         self._counters = Counters()
         self._backlog: Backlog | None = None
 
@@ -306,6 +310,7 @@ class TcpTransport:
         conn = Connection(
             state, authenticated.stream, authenticated.decoder, outgoing=outgoing, incarnation=authenticated.incarnation
         )
+        conn.host = _remote_host(authenticated.stream)
         conn.greeting = authenticated.greeting
         state.connection = conn
         state.backoff = self.options.reconnect_initial_delay
@@ -478,21 +483,55 @@ class TcpTransport:
                 log.warning("tcp accept failed", node=self._me.node, reason=repr(exc))
                 await anyio.sleep(_ACCEPT_RETRY_DELAY)
                 continue
-            if self._handshaking >= self.options.max_handshakes:
+            host = _remote_host(stream)
+            known = self._is_known(host)
+            refusal = self._handshake_slot(host, known)
+            if refusal is not None:
                 self._counters.connections_refused += 1
-                log.warning(
+                # An attacker can make this happen thousands of times a second: say it once a while.
+                (log.warning if self._counters.connections_refused in _LOGGED_COUNTS else log.debug)(
                     "tcp connection refused",
                     node=self._me.node,
                     address=_remote(stream),
-                    reason="too many handshakes in progress",
+                    reason=refusal,
+                    refused_so_far=self._counters.connections_refused,
                 )
                 await anyio.aclose_forcefully(stream)
                 continue
-            self._handshaking += 1
+            if known:
+                self._handshaking_known += 1
+            else:
+                self._handshaking_unknown += 1
+            self._handshaking_from[host] = self._handshaking_from.get(host, 0) + 1
             assert self._task_group is not None
-            self._task_group.start_soon(self._serve, stream)
+            self._task_group.start_soon(self._serve, stream, host, known)
 
-    async def _serve(self, stream: SocketStream) -> None:
+    def _is_known(self, host: str) -> bool:
+        """Whether ``host`` is where a node of the network lives: one listed in ``peers``, or one connected now."""
+        if any(peer.connection is not None and peer.connection.host == host for peer in self._peers.values()):
+            return True
+        addresses = self.options.peers
+        return isinstance(addresses, Mapping) and any(address[0] == host for address in addresses.values())
+
+    def _handshake_slot(self, host: str, known: bool) -> str | None:
+        """Why a new connection from ``host`` may not start its handshake now, or ``None`` if it may.
+
+        Known hosts have ``max_handshakes`` slots of their own, so that no
+        flood from elsewhere keeps a node of the network out; other hosts
+        share as many, at most ``max_handshakes_per_address`` each, so that
+        no single one keeps new nodes out.
+        """
+        if known:
+            if self._handshaking_known >= self.options.max_handshakes:
+                return "too many handshakes in progress from known hosts"
+            return None
+        if self._handshaking_unknown >= self.options.max_handshakes:
+            return "too many handshakes in progress from unknown hosts"
+        if self._handshaking_from.get(host, 0) >= self.options.max_handshakes_per_address:
+            return "too many handshakes in progress from this address"
+        return None
+
+    async def _serve(self, stream: SocketStream, host: str, known: bool) -> None:
         attempt = Attempt("incoming", _remote(stream), stream)
         conn: Connection | None = None
         try:
@@ -503,7 +542,13 @@ class TcpTransport:
         except Exception as exc:
             self._handshake_failed(attempt, exc)
         finally:
-            self._handshaking -= 1
+            if known:
+                self._handshaking_known -= 1
+            else:
+                self._handshaking_unknown -= 1
+            left = self._handshaking_from.pop(host) - 1
+            if left:
+                self._handshaking_from[host] = left
             if conn is None:
                 await anyio.aclose_forcefully(attempt.stream or stream)
         if conn is not None:
@@ -641,6 +686,15 @@ def _check_name(name: object) -> None:
 
 def _format(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}"
+
+
+def _remote_host(stream: ByteStream) -> str:
+    """The peer's IP address, as a string; ``"?"`` if the stream cannot tell."""
+    try:
+        address = stream.extra(SocketAttribute.remote_address)
+    except Exception:
+        return "?"
+    return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
 def _remote(stream: SocketStream) -> str:

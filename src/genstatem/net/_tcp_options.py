@@ -44,7 +44,11 @@ class TcpOptions:
         handshake_timeout: seconds a new connection has to connect, finish
             TLS and the handshake.
         max_handshakes: incoming connections allowed in their handshake at
-            once; more are closed unread.
+            once from known hosts (the IP addresses in a ``peers`` mapping,
+            and those of nodes connected now), and as many again from all
+            other hosts together; more are closed unread.
+        max_handshakes_per_address: incoming connections allowed in their
+            handshake at once from any one host that is not known.
         reconnect_initial_delay: seconds before retrying a failed connect;
             doubled at each failure, with jitter.
         reconnect_max_delay: the cap on that delay.
@@ -63,6 +67,7 @@ class TcpOptions:
     receive_buffer_bytes: int = 4 << 20
     handshake_timeout: float = 5.0
     max_handshakes: int = 64
+    max_handshakes_per_address: int = 4
     reconnect_initial_delay: float = 0.1
     reconnect_max_delay: float = 5.0
 
@@ -71,7 +76,16 @@ class TcpOptions:
             raise ValueError("secret must not be empty")
         if (self.server_ssl_context is None) != (self.client_ssl_context is None):
             raise ValueError("give both server_ssl_context and client_ssl_context, or neither")
-        if min(self.send_buffer_frames, self.send_buffer_bytes, self.receive_buffer_bytes, self.max_handshakes) < 1:
+        if (
+            min(
+                self.send_buffer_frames,
+                self.send_buffer_bytes,
+                self.receive_buffer_bytes,
+                self.max_handshakes,
+                self.max_handshakes_per_address,
+            )
+            < 1
+        ):
             raise ValueError("buffer limits and max_handshakes must be at least 1")
         if self.handshake_timeout <= 0 or not 0 < self.reconnect_initial_delay <= self.reconnect_max_delay:
             raise ValueError("timeouts must be positive, and reconnect_initial_delay <= reconnect_max_delay")

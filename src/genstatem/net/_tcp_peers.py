@@ -50,6 +50,7 @@ class Connection:
         "closed",
         "decoder",
         "greeting",
+        "host",
         "incarnation",
         "outgoing",
         "peer",
@@ -75,3 +76,4 @@ class Connection:
         # Frame bytes from the peer the node may still hold: the node's figure
         # when last asked, plus what was delivered since.
         self.backlog = 0
+        self.host = ""  # the peer's IP address: a known host, whose handshakes have slots of their own
