@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import attrs
 import structlog
 
 from .._core import (
@@ -41,6 +42,7 @@ from ._messages import (
     WIRE_MESSAGES,
     Address,
     CallMsg,
+    CancelMsg,
     DemonitorMsg,
     DownMsg,
     ExitMsg,
@@ -75,18 +77,20 @@ class RemoteRef(ActorRef):
     """A ref to an actor on another node; used exactly like a local one.
 
     ``alive`` is ``True`` until this node learns the actor is gone (a call
-    answered ``NoProcess``, a ``Down``, or the connection lost).
+    answered ``NoProcess``, or a ``Down``); the node remembers that only
+    while some ref to the actor is still held here.
     """
 
-    __slots__ = ("_address", "_node")
+    __slots__ = ("_address", "_node", "_state")
 
     def __init__(self, node: Node, address: Address) -> None:
         self._node = node
         self._address = address
+        self._state = node.ref_state(address)
 
     @property
     def alive(self) -> bool:
-        return self._node.believes_alive(self._address)
+        return not self._state.dead
 
     @property
     def name(self) -> Any:
@@ -140,6 +144,15 @@ class RemoteRef(ActorRef):
         raise NotImplementedError("tracing is set on the actor's own node")
 
 
+class _RefState:
+    """What this node knows of a remote actor, shared by every ``RemoteRef`` to it, and gone with the last."""
+
+    __slots__ = ("__weakref__", "dead")
+
+    def __init__(self) -> None:
+        self.dead = False
+
+
 class _RemoteCaller(Caller):
     """The reply handle of a call that came from another node: answers go back over the wire."""
 
@@ -165,7 +178,12 @@ class _RemoteCaller(Caller):
         done, self._done = self._done, True
         if self._target is not None:
             forget_caller(self._target, self)
+            self._node.forget_incoming(self._peer, self._call_id, self)
         return done
+
+    def forget(self) -> None:
+        """The caller gave up: nobody waits for an answer, so the actor need not keep this handle."""
+        self._finish()
 
     async def wait(self, timeout: float | None) -> Any:
         raise RuntimeError("a remote caller is answered, not awaited")
@@ -191,11 +209,13 @@ class _RemotePeer:
     def drop_link(self, other: Peer) -> None:
         if self.linked.pop(other, 0) is None:
             self.node.send_to(self.address.node, UnlinkMsg(_local_id(other), self.address))
+        self.node.release(self)
 
     def exit_signal(self, sender: Peer, reason: Any, *, linked: bool = True) -> None:
         self.linked.pop(sender, None)
         from_address = Address(self.node.name, _local_id(sender), sender.ref.name)
         self.node.send_to(self.address.node, ExitMsg(from_address, self.address, wire_reason(reason), linked))
+        self.node.release(self)
 
     def accept_monitor(self, monitor: Monitor, watcher: Peer) -> bool:
         monitor_id = self.node.watch(self, monitor, watcher)
@@ -206,6 +226,7 @@ class _RemotePeer:
         monitor_id = self.monitors.pop(monitor, None)
         if monitor_id is not None:
             self.node.unwatch(self.address.node, monitor_id)
+        self.node.release(self)
 
     def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
         raise AssertionError("a remote actor never watches through a local proxy")
@@ -245,6 +266,30 @@ class _RemoteWatcher:
 
     def drop_monitor(self, monitor: Monitor) -> None:
         raise AssertionError("a remote watcher is never watched")
+
+
+@attrs.frozen
+class NodeStatistics:
+    """A snapshot of the size of a ``Node``'s tables: each shrinks back as calls end and actors and peers go.
+
+    Attributes:
+        pending_calls: calls from here to other nodes waiting for an answer.
+        incoming_calls: calls from other nodes delivered to local actors and
+            not yet answered; one is forgotten when its caller gives up.
+        remote_actors: remote actors linked to or monitored by a local actor.
+        monitors: monitors across nodes, set from here or by other nodes,
+            and ``wait_exit`` calls in progress.
+        remote_refs: remote actors some ``RemoteRef`` held here refers to.
+        backlog_bytes: frame bytes from other nodes whose messages still
+            wait in local mailboxes (at most).
+    """
+
+    pending_calls: int
+    incoming_calls: int
+    remote_actors: int
+    monitors: int
+    remote_refs: int
+    backlog_bytes: int
 
 
 class _Inbox:
@@ -299,8 +344,10 @@ class Node:
         self._watching: dict[int, tuple[_RemotePeer, Monitor, Peer]] = {}
         self._watchers: dict[tuple[str, int], tuple[Peer, Monitor]] = {}
         self._exit_waiters: dict[int, tuple[str, Caller]] = {}
-        self._known_dead: set[Address] = set()
+        self._ref_states: weakref.WeakValueDictionary[Address, _RefState] = weakref.WeakValueDictionary()
+        self._incoming: dict[tuple[str, int], _RemoteCaller] = {}
         self._inboxes: dict[str, _Inbox] = {}
+        self._charging = False  # only a transport that asks for the backlog needs it counted
         self._register_codec()
 
     # -- set-up ------------------------------------------------------------------
@@ -335,10 +382,23 @@ class Node:
     async def start(self) -> None:
         if isinstance(self.transport, ReceiveBackpressure):
             self.transport.watch_backlog(self.backlog)
+            self._charging = True
         await self.transport.start(self.name, self.on_frame, self.on_peer_up, self.on_peer_down)
 
     async def stop(self) -> None:
         await self.transport.stop()
+
+    def statistics(self) -> NodeStatistics:
+        """The size of the node's tables now: for tests, dashboards and the soak script."""
+        backlog = sum(inbox.settle() for inbox in self._inboxes.values())
+        return NodeStatistics(
+            pending_calls=len(self._pending),
+            incoming_calls=len(self._incoming),
+            remote_actors=len(self._peers),
+            monitors=len(self._watching) + len(self._watchers) + len(self._exit_waiters),
+            remote_refs=len(self._ref_states),
+            backlog_bytes=backlog,
+        )
 
     # -- refs --------------------------------------------------------------------
 
@@ -356,13 +416,36 @@ class Node:
             raise TypeError(f"{ref!r} is not a ref to an actor on another node")
         return self.peer_for(ref)
 
+    def ref_state(self, address: Address) -> _RefState:
+        """The state shared by the refs to ``address``; kept only while one of them is."""
+        state = self._ref_states.get(address)
+        if state is None:
+            state = self._ref_states[address] = _RefState()
+        return state
+
     def believes_alive(self, address: Address) -> bool:
-        return address not in self._known_dead
+        state = self._ref_states.get(address)
+        return state is None or not state.dead
 
     def _mark_dead(self, address: Address) -> None:
         """Remember an actor id is gone; a name is not: another actor may take it."""
         if address.pid is not None:
-            self._known_dead.add(address)
+            state = self._ref_states.get(address)
+            if state is not None:
+                state.dead = True
+
+    def release(self, remote: _RemotePeer) -> None:
+        """Forget the proxy ``remote`` once no local actor is linked to it or monitors through it."""
+        if not remote.linked and not remote.monitors:
+            address = remote.address
+            key = (address.node, address.pid, address.name)
+            if self._peers.get(key) is remote:
+                del self._peers[key]
+
+    def forget_incoming(self, peer: str, call_id: int, caller: _RemoteCaller) -> None:
+        """The call ``call_id`` from ``peer`` is answered or given up: stop tracking it."""
+        if self._incoming.get((peer, call_id)) is caller:
+            del self._incoming[(peer, call_id)]
 
     def peer_for(self, ref: RemoteRef) -> _RemotePeer:
         key = (ref._address.node, ref._address.pid, ref._address.name)
@@ -432,7 +515,9 @@ class Node:
             self._mark_dead(address)
             raise
         finally:
-            self._pending.pop(call_id, None)
+            if self._pending.pop(call_id, None) is not None and address.node != self.name:
+                # Timed out or cancelled, with the connection still up: the callee may forget it.
+                self.send_to(address.node, CancelMsg(call_id))
 
     def watch(self, peer: _RemotePeer, monitor: Monitor, watcher: Peer) -> int:
         monitor_id = next(self._ids)
@@ -477,7 +562,7 @@ class Node:
             self.transport.disconnect(peer)
             return
         target = handler(self, peer, message)
-        if target is not None and peer != self.name:
+        if target is not None and self._charging and peer != self.name:
             inbox = self._inboxes.get(peer)
             if inbox is None:
                 inbox = self._inboxes[peer] = _Inbox()
@@ -514,10 +599,18 @@ class Node:
     ) -> LocalRef | None:
         """Deliver a request that expects an answer to a local actor, or answer ``noproc``."""
         target = self._target(to)
-        if target is None or not deliver(target, _RemoteCaller(self, peer, call_id, target)):
+        caller = _RemoteCaller(self, peer, call_id, target)
+        if target is None or not deliver(target, caller):
             self.send_to(peer, FailMsg(call_id, "noproc"))
             return None
+        if peer != self.name:
+            self._incoming[(peer, call_id)] = caller
         return target
+
+    def _on_cancel(self, peer: str, message: CancelMsg) -> None:
+        caller = self._incoming.pop((peer, message.call_id), None)
+        if caller is not None:
+            caller.forget()
 
     def _on_stop(self, peer: str, message: StopMsg) -> LocalRef | None:
         target = self._target(message.to)
@@ -551,6 +644,7 @@ class Node:
         local = self._local_peer(message.to)
         if local is None or not local.accept_link(remote):
             self.send_to(peer, ExitMsg(message.to, Address(peer, message.from_pid), "noproc", linked=False))
+            self.release(remote)
             return
         remote.linked[local] = None
 
@@ -560,6 +654,7 @@ class Node:
             remote = self._peer(peer, message.from_pid)
             remote.linked.pop(local, None)
             local.drop_link(remote)
+            self.release(remote)
 
     def _on_exit(self, peer: str, message: ExitMsg) -> LocalRef | None:
         target = self._target(message.to)
@@ -571,13 +666,18 @@ class Node:
         if not message.linked:
             local.drop_link(remote)
         local.exit_signal(remote, message.reason, linked=message.linked)
+        self.release(remote)
         return target  # an actor trapping exits gets it as a message
 
     def _linked_peer(self, local: Peer, sender: Address) -> _RemotePeer:
-        """The proxy ``local`` knows ``sender`` by: linked by id, or by registered name."""
-        by_name = self._peers.get((sender.node, None, sender.name)) if sender.name is not None else None
-        if by_name is not None and local in by_name.linked:
-            return by_name
+        """The proxy ``local`` knows ``sender`` by: linked by id, by a ref with id and name, or by registered name."""
+        keys = [(sender.node, sender.pid, sender.name)]
+        if sender.name is not None:
+            keys.append((sender.node, None, sender.name))
+        for key in keys:
+            linked = self._peers.get(key)
+            if linked is not None and local in linked.linked:
+                return linked
         return self._peer(sender.node, sender.pid if sender.pid is not None else 0)
 
     def _on_monitor(self, peer: str, message: MonitorMsg) -> None:
@@ -605,6 +705,7 @@ class Node:
         if watching is not None:
             remote, monitor, watcher = watching
             remote.monitors.pop(monitor, None)
+            self.release(remote)
             watcher.deliver_down(monitor, remote.ref, message.reason)
 
     _handlers: ClassVar[dict[type, Callable[[Node, str, Any], LocalRef | None]]] = {
@@ -620,6 +721,7 @@ class Node:
         MonitorMsg: _on_monitor,
         DemonitorMsg: _on_demonitor,
         DownMsg: _on_down,
+        CancelMsg: _on_cancel,
     }
 
     def _peer(self, node: str, pid: int) -> _RemotePeer:
@@ -638,6 +740,8 @@ class Node:
         """The connection to ``peer`` is lost: everything across it fires ``"noconnection"``."""
         log.warning("node connection lost", node=self.name, peer=peer)
         self._inboxes.pop(peer, None)
+        for incoming in [incoming for incoming in self._incoming if incoming[0] == peer]:
+            self._incoming.pop(incoming).forget()  # nobody is left to answer
         lost = ActorExited("noconnection")
         for call_id, (node, caller) in list(self._pending.items()):
             if node == peer:
