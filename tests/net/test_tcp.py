@@ -587,6 +587,22 @@ async def test_send_to_a_node_without_address_drops_and_logs() -> None:
             assert a.stats().frames_dropped == 1
 
 
+async def test_the_table_of_peers_shrinks_as_peers_go() -> None:
+    """Records of nodes with nothing queued, no connection and no backoff are swept as new ones come."""
+    with capture_logs():
+        async with cluster() as net:
+            a = await net.start("a")
+            for i in range(500):
+                assert a.send(f"gone{i}", b"lost")  # no address: its dialler drops it, leaving an idle record
+                with anyio.fail_after(WAIT):
+                    for _ in range(1000):
+                        if a.stats().frames_dropped == i + 1:
+                            break
+                        await anyio.sleep(0.001)
+            assert a.stats().frames_dropped == 500
+            assert a.stats().peer_records < 130
+
+
 async def test_send_checks_frame_size_and_node_names() -> None:
     """send refuses a frame over max_frame_size, a send to itself, and use before start or after stop."""
     transport = TcpTransport(LOOPBACK, secret=SECRET, max_frame_size=16)

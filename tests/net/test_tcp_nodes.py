@@ -12,10 +12,11 @@ from typing import Any
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 import genstatem as gs
 from genstatem.lowlevel import mailbox_size
-from genstatem.net import TcpNetwork
+from genstatem.net import NodeUnreachable, TcpNetwork
 
 pytestmark = pytest.mark.anyio
 
@@ -100,3 +101,28 @@ async def test_a_fast_sender_is_held_back_while_the_receivers_mailbox_holds_the_
         assert await sink.call("seen") == count
         assert statistics().frames_dropped == 0
         assert net_a.transport.statistics().frames_dropped == 0
+
+
+async def test_a_refused_handshake_fails_the_call_naming_the_cause_logged_once() -> None:
+    """A node with the wrong secret: calls to it fail at once with NodeUnreachable saying why, one warning."""
+    peers: dict[str, tuple[str, int]] = {}
+    net_a = TcpNetwork(secret=SECRET, peers=peers, **FAST)
+    net_b = TcpNetwork(secret=b"not the secret", peers=peers, **FAST)
+    with capture_logs() as logs:
+        async with gs.ActorSystem(node="a", network=net_a) as a, gs.ActorSystem(node="b", network=net_b) as b:
+            peers["a"], peers["b"] = net_a.transport.address, net_b.transport.address
+            await b.start(Sink, (anyio.Event(), anyio.Event(), -1), name="sink")
+            for _ in range(4):
+                with anyio.fail_after(WAIT / 2), pytest.raises(NodeUnreachable) as caught:
+                    await a.remote("b", "sink").call("seen", timeout=WAIT)
+                assert caught.value.reason == "noconnection"
+                assert caught.value.node == "b"
+                assert "bad secret" in str(caught.value)
+            assert net_a.transport.statistics().handshake_failures == 4  # one dial per call: no redial storm
+    warnings = [
+        entry
+        for entry in logs
+        if entry["event"] == "tcp handshake failed" and entry["node"] == "a" and entry["log_level"] == "warning"
+    ]
+    assert len(warnings) == 1
+    assert "bad secret" in warnings[0]["reason"]

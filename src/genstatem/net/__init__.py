@@ -27,6 +27,7 @@ from ._memory import MemoryTransport as MemoryTransport
 from ._messages import RemoteError as RemoteError
 from ._node import Node as Node
 from ._node import NodeStatistics as NodeStatistics
+from ._node import NodeUnreachable as NodeUnreachable
 from ._node import RemoteRef as RemoteRef
 from ._registry import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._registry import TypeRegistry as TypeRegistry
@@ -41,6 +42,8 @@ from ._transport import Backlog as Backlog
 from ._transport import FrameHandler as FrameHandler
 from ._transport import PeerHandler as PeerHandler
 from ._transport import ReceiveBackpressure as ReceiveBackpressure
+from ._transport import RefusalHandler as RefusalHandler
+from ._transport import ReportsRefusals as ReportsRefusals
 from ._transport import Transport as Transport
 from ._transport import ignore_frame as ignore_frame
 from ._transport import ignore_peer as ignore_peer
@@ -67,9 +70,12 @@ __all__ = [
     "MemoryTransport",
     "Node",
     "NodeStatistics",
+    "NodeUnreachable",
     "PeerAddresses",
     "PeerHandler",
     "ReceiveBackpressure",
+    "RefusalHandler",
+    "ReportsRefusals",
     "RemoteError",
     "RemoteRef",
     "TcpNetwork",

@@ -57,7 +57,7 @@ from ._messages import (
     UnlinkMsg,
 )
 from ._registry import default_registry
-from ._transport import ReceiveBackpressure, Transport
+from ._transport import ReceiveBackpressure, ReportsRefusals, Transport
 
 log = structlog.get_logger("genstatem.net")
 
@@ -71,6 +71,25 @@ def wire_reason(reason: Any) -> Any:
     if isinstance(reason, BaseException):
         return RemoteError(type(reason).__qualname__, str(reason))
     return reason
+
+
+class NodeUnreachable(ActorExited):
+    """The node a call went to refused this node's connection; ``reason`` is ``"noconnection"``.
+
+    Raised by a ``call`` (and ``get_state``, ``stop``) instead of waiting for
+    its timeout, when the transport can tell the peer will not have this
+    node: a wrong secret, another handshake version, TLS failing.
+
+    Attributes:
+        node: the node that could not be reached.
+        cause: why, in words (what the transport logged).
+    """
+
+    def __init__(self, node: str, cause: str) -> None:
+        super().__init__("noconnection")
+        self.args = (f"cannot reach node {node!r}: {cause}",)
+        self.node = node
+        self.cause = cause
 
 
 class RemoteRef(ActorRef):
@@ -383,6 +402,8 @@ class Node:
         if isinstance(self.transport, ReceiveBackpressure):
             self.transport.watch_backlog(self.backlog)
             self._charging = True
+        if isinstance(self.transport, ReportsRefusals):
+            self.transport.watch_refusals(self.on_peer_refused)
         await self.transport.start(self.name, self.on_frame, self.on_peer_up, self.on_peer_down)
 
     async def stop(self) -> None:
@@ -742,7 +763,14 @@ class Node:
         self._inboxes.pop(peer, None)
         for incoming in [incoming for incoming in self._incoming if incoming[0] == peer]:
             self._incoming.pop(incoming).forget()  # nobody is left to answer
-        lost = ActorExited("noconnection")
+        self._unreachable(peer, ActorExited("noconnection"))
+
+    def on_peer_refused(self, peer: str, reason: str) -> None:
+        """``peer`` refused the connection (the transport logged why): what waits on it fails now, naming why."""
+        self._unreachable(peer, NodeUnreachable(peer, reason))
+
+    def _unreachable(self, peer: str, lost: ActorExited) -> None:
+        """Fail the calls waiting on ``peer`` with ``lost``; links and monitors across it fire ``"noconnection"``."""
         for call_id, (node, caller) in list(self._pending.items()):
             if node == peer:
                 del self._pending[call_id]

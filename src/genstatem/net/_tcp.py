@@ -29,13 +29,15 @@ from ._tasks import spawn_system_task
 from ._tcp_options import TcpOptions
 from ._tcp_peers import Connection, Dialer, Peer
 from ._tcp_statistics import Counters, TcpStatistics
-from ._transport import Backlog, FrameHandler, PeerHandler, ignore_frame, ignore_peer
+from ._transport import Backlog, FrameHandler, PeerHandler, RefusalHandler, ignore_frame, ignore_peer
 
 log = structlog.get_logger("genstatem.net")
 
 _MAX_NAME_BYTES: Final = 255
 _WRITE_BATCH: Final = 65536
 _ACCEPT_RETRY_DELAY: Final = 0.1
+_FIRST_SWEEP: Final = 64  # peer records kept before idle ones are swept
+_MAX_FAILURE_KINDS: Final = 1024
 _LOGGED_COUNTS: Final = frozenset(10**power for power in range(12))  # the 1st, 10th, 100th... of a kind
 # While a peer's backlog is over the limit, how often to look whether the actors have taken some.
 _BACKLOG_POLL_FIRST: Final = 0.002
@@ -88,6 +90,10 @@ class TcpTransport:
         self._handshaking_from: dict[str, int] = {}
         self._counters = Counters()
         self._backlog: Backlog | None = None
+        self._on_refused: RefusalHandler | None = None
+        # Incoming handshake failures per (host, reason), to log the 1st, 10th, 100th... of each.
+        self._incoming_failures: dict[tuple[str, str], int] = {}
+        self._sweep_at = _FIRST_SWEEP
 
     def __repr__(self) -> str:
         where = "" if self._address is None else f" at {self._address[0]}:{self._address[1]}"
@@ -119,6 +125,7 @@ class TcpTransport:
         return self._counters.snapshot(
             connected_peers=sum(peer.connection is not None for peer in self._peers.values()),
             buffered_frames=sum(peer.queued_frames for peer in self._peers.values()),
+            peer_records=len(self._peers),
         )
 
     def watch_backlog(self, backlog: Backlog) -> None:
@@ -128,6 +135,16 @@ class TcpTransport:
         it every frame is delivered as soon as it is read.
         """
         self._backlog = backlog
+
+    def watch_refusals(self, handler: RefusalHandler) -> None:
+        """Call ``handler(peer, reason)`` when a dial to ``peer`` is refused (``ReportsRefusals``).
+
+        Refused means the peer answered but will not have this node: a
+        wrong secret or node name, another handshake version, TLS failing.
+        What was queued for the peer is dropped then, and the dialler backs
+        off exponentially; a later ``send`` dials again once the backoff ends.
+        """
+        self._on_refused = handler
 
     # -- the Transport protocol ----------------------------------------------------------
 
@@ -281,8 +298,17 @@ class TcpTransport:
         state = self._peers.get(name)
         if state is None:
             _check_name(name)
+            if len(self._peers) >= self._sweep_at:
+                self._sweep_idle_peers()
             state = self._peers[name] = Peer(name, self.options.reconnect_initial_delay)
         return state
+
+    def _sweep_idle_peers(self) -> None:
+        """Forget the nodes there is nothing to remember about, so the table shrinks as peers go."""
+        now = anyio.current_time()
+        for name in [name for name, state in self._peers.items() if state.idle(now)]:
+            del self._peers[name]
+        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._peers))
 
     def _full(self, state: Peer) -> bool:
         return (
@@ -314,6 +340,8 @@ class TcpTransport:
         conn.greeting = authenticated.greeting
         state.connection = conn
         state.backoff = self.options.reconnect_initial_delay
+        state.retry_at = 0.0
+        state.failure = None
         self._counters.connections_established += 1
         log.info(
             "tcp connection up",
@@ -538,7 +566,7 @@ class TcpTransport:
             with anyio.move_on_after(self.options.handshake_timeout):
                 conn = await self._accept_handshake(attempt)
             if conn is None:
-                raise HandshakeError("handshake timed out")
+                raise HandshakeError(handshake.TIMED_OUT)
         except Exception as exc:
             self._handshake_failed(attempt, exc)
         finally:
@@ -579,6 +607,10 @@ class TcpTransport:
         try:
             with dialer.scope:
                 while state.dialer is dialer and state.connection is None and state.queue:
+                    wait = state.retry_at - anyio.current_time()
+                    if wait > 0:  # the backoff of an earlier dialler still runs
+                        await anyio.sleep(wait)
+                        continue
                     address = self._resolve(state.name)
                     if address is None:
                         dropped = self._drop_queue(state)
@@ -593,10 +625,21 @@ class TcpTransport:
                         return
                     delay = state.backoff
                     state.backoff = min(delay * 2, self.options.reconnect_max_delay)
-                    await anyio.sleep(delay * random.uniform(0.5, 1.0))
+                    state.retry_at = anyio.current_time() + delay * random.uniform(0.5, 1.0)
+                    if attempt.refusal is not None:
+                        self._drop_queue(state)
+                        self._report_refusal(state.name, attempt.refusal)
         finally:
             if state.dialer is dialer:
                 state.dialer = None
+
+    def _report_refusal(self, peer: str, reason: str) -> None:
+        if self._on_refused is None:
+            return
+        try:
+            self._on_refused(peer, reason)
+        except Exception:
+            log.exception("tcp refusal handler raised", node=self._me.node, peer=peer)
 
     async def _dial_once(
         self, state: Peer, dialer: Dialer, address: tuple[str, int], attempt: Attempt
@@ -618,7 +661,7 @@ class TcpTransport:
                     return None
                 result = await self._connect_handshake(state, dialer, address, attempt)
             if result is None:
-                raise HandshakeError("handshake timed out")
+                raise HandshakeError(handshake.TIMED_OUT)
         except Exception as exc:
             self._handshake_failed(attempt, exc)
         finally:
@@ -654,8 +697,12 @@ class TcpTransport:
             return None
 
     def _handshake_failed(self, attempt: Attempt, exc: Exception) -> None:
+        """Count and log a failed handshake, once per cause; mark a dial the peer refused."""
+        tls_error = handshake.tls_failure(exc)
         if isinstance(exc, HandshakeError):
             reason, benign = exc.reason, exc.benign
+        elif tls_error is not None:
+            reason, benign = f"TLS failed: {tls_error}", False
         elif isinstance(exc, FrameError):
             reason, benign = f"bad frame: {exc.reason}", False
         else:
@@ -674,9 +721,26 @@ class TcpTransport:
         }
         if benign:
             log.debug("tcp handshake abandoned", **fields)
+            return
+        self._counters.handshake_failures += 1
+        if attempt.direction == "outgoing":
+            if handshake.is_refusal(exc):
+                attempt.refusal = reason
+            state = self._peers.get(attempt.peer or "")
+            first = state is None or state.failure != reason
+            if state is not None:
+                state.failure = reason
         else:
-            self._counters.handshake_failures += 1
-            log.warning("tcp handshake failed", **fields)
+            first = self._count_incoming_failure(attempt.address.rpartition(":")[0], reason) in _LOGGED_COUNTS
+        (log.warning if first else log.debug)("tcp handshake failed", **fields)
+
+    def _count_incoming_failure(self, host: str, reason: str) -> int:
+        """How many times a handshake from ``host`` failed for ``reason``, this one included."""
+        failures = self._incoming_failures
+        if len(failures) >= _MAX_FAILURE_KINDS and (host, reason) not in failures:
+            failures.clear()
+        count = failures[(host, reason)] = failures.get((host, reason), 0) + 1
+        return count
 
 
 def _check_name(name: object) -> None:

@@ -28,7 +28,18 @@ class Dialer:
 class Peer:
     """What a transport keeps per remote node: its send buffer and its connection."""
 
-    __slots__ = ("backoff", "connection", "dialer", "name", "queue", "queued_bytes", "queued_frames", "room")
+    __slots__ = (
+        "backoff",
+        "connection",
+        "dialer",
+        "failure",
+        "name",
+        "queue",
+        "queued_bytes",
+        "queued_frames",
+        "retry_at",
+        "room",
+    )
 
     def __init__(self, name: str, backoff: float) -> None:
         self.name = name
@@ -40,6 +51,20 @@ class Peer:
         self.dialer: Dialer | None = None
         self.room: anyio.Event | None = None
         self.backoff = backoff
+        # When the next dial may start (a dialler started meanwhile waits for it), and
+        # why the last one failed: the same failure again is not logged again.
+        self.retry_at = 0.0
+        self.failure: str | None = None
+
+    def idle(self, now: float) -> bool:
+        """Nothing to send, no connection, no dialler, nobody waiting, no backoff to remember."""
+        return (
+            self.connection is None
+            and self.dialer is None
+            and not self.queue
+            and self.room is None
+            and self.retry_at <= now
+        )
 
 
 class Connection:

@@ -27,6 +27,9 @@ class TcpStatistics:
             messages from its peer still waiting in local mailboxes passed
             ``receive_buffer_bytes``.
         connected_peers: nodes with a working connection now.
+        peer_records: nodes the transport keeps a record of now: connected,
+            being dialled, with frames queued, or in a reconnect backoff
+            (idle ones are swept as the table grows).
         buffered_frames: frames waiting in send buffers now.
     """
 
@@ -41,6 +44,7 @@ class TcpStatistics:
     receive_pauses: int
     connected_peers: int
     buffered_frames: int
+    peer_records: int
 
 
 class Counters:
@@ -69,8 +73,8 @@ class Counters:
         self.connections_refused = 0
         self.receive_pauses = 0
 
-    def snapshot(self, *, connected_peers: int, buffered_frames: int) -> TcpStatistics:
-        """The counts now, with the two figures only the transport can measure."""
+    def snapshot(self, *, connected_peers: int, buffered_frames: int, peer_records: int) -> TcpStatistics:
+        """The counts now, with the figures only the transport can measure."""
         return TcpStatistics(
             frames_sent=self.frames_sent,
             frames_received=self.frames_received,
@@ -83,4 +87,5 @@ class Counters:
             receive_pauses=self.receive_pauses,
             connected_peers=connected_peers,
             buffered_frames=buffered_frames,
+            peer_records=peer_records,
         )

@@ -23,6 +23,10 @@ Backlog = Callable[[str], int]
 in the mailboxes of the actors they were for (an upper bound: never less than the truth)."""
 
 
+RefusalHandler = Callable[[str, str], None]
+"""``handler(peer_node, reason)``: a dial to ``peer_node`` was refused for ``reason``; its queue is dropped."""
+
+
 def ignore_frame(peer: str, frame: bytes) -> None:
     """A :data:`FrameHandler` that drops the frame: a transport's handler before ``start``."""
     del peer, frame
@@ -85,4 +89,17 @@ class ReceiveBackpressure(Protocol):
 
     def watch_backlog(self, backlog: Backlog) -> None:
         """Use ``backlog`` to learn what each peer's frames still occupy in this node."""
+        ...
+
+
+@runtime_checkable
+class ReportsRefusals(Protocol):
+    """A transport that tells its node when a peer refuses the connection, and why.
+
+    The node then fails what waits on that peer with an error naming the
+    reason, instead of letting it time out.
+    """
+
+    def watch_refusals(self, handler: RefusalHandler) -> None:
+        """Call ``handler(peer, reason)`` each time a dial to ``peer`` is refused."""
         ...
