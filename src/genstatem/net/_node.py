@@ -318,30 +318,47 @@ class _Inbox:
     mailbox, oldest first. A mailbox is first in, first out, so when it
     holds ``n`` messages at most the last ``n`` of these are still there:
     ``settle`` forgets the others. Messages from elsewhere in the same
-    mailbox only make the figure larger than the truth, never smaller.
+    mailbox only make the figure larger than the truth, never smaller. The
+    actors are held weakly: an actor gone and collected takes its count along.
     """
 
     __slots__ = ("size", "targets")
 
     def __init__(self) -> None:
         self.size = 0
-        self.targets: dict[LocalRef, deque[int]] = {}
+        self.targets: weakref.WeakKeyDictionary[LocalRef, _Charges] = weakref.WeakKeyDictionary()
 
     def charge(self, target: LocalRef, size: int) -> None:
-        sizes = self.targets.get(target)
-        if sizes is None:
-            sizes = self.targets[target] = deque()
-        sizes.append(size)
+        charges = self.targets.get(target)
+        if charges is None:
+            charges = self.targets[target] = _Charges()
+        charges.sizes.append(size)
+        charges.total += size
         self.size += size
 
     def settle(self) -> int:
-        for target, sizes in list(self.targets.items()):
+        total = 0
+        for target, charges in list(self.targets.items()):
+            sizes = charges.sizes
             waiting = mailbox_size(target)
             while len(sizes) > waiting:
-                self.size -= sizes.popleft()
-            if not sizes:
+                charges.total -= sizes.popleft()
+            if sizes:
+                total += charges.total
+            else:
                 del self.targets[target]
-        return self.size
+        self.size = total
+        return total
+
+
+class _Charges:
+    """The sizes of the messages from one peer that may still wait in one actor's mailbox, and their sum."""
+
+    __slots__ = ("sizes", "total")
+
+    def __init__(self) -> None:
+        self.sizes: deque[int] = deque()
+        self.total = 0
 
 
 class Node:
