@@ -682,6 +682,59 @@ async def test_tls_carries_frames_and_refuses_plain_connections(
             assert (await b.seen.wait_frames("a", 101))[-1] == b"still here"
 
 
+async def test_a_tls_failure_is_reported_as_a_refusal_naming_it(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """A dialler that does not trust the listener's certificate reports the TLS failure once, and drops the frames."""
+    server, _ = tls_contexts
+    stranger = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # trusts no throwaway CA
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b", server_ssl_context=server, client_ssl_context=stranger)
+            a = await net.start("a", server_ssl_context=server, client_ssl_context=stranger)
+            refusals: list[tuple[str, str]] = []
+
+            def refused(peer: str, reason: str) -> None:
+                refusals.append((peer, reason))
+                signal.notify()
+
+            a.transport.watch_refusals(refused)
+            assert a.send("b", b"hello")
+            await signal.wait_until(lambda: bool(refusals))
+            assert refusals[0][0] == "b"
+            assert refusals[0][1].startswith("TLS failed: ")
+            assert "CERTIFICATE_VERIFY_FAILED" in refusals[0][1]
+            assert a.stats().buffered_frames == 0
+            assert "a" not in b.seen.frames
+            failed = entries(logs, "tcp handshake failed", node="a")
+            assert [entry["log_level"] for entry in failed][:1] == ["warning"]
+
+
+async def test_a_handshake_version_mismatch_is_reported_as_a_refusal_naming_it() -> None:
+    """A listener speaking another handshake version: the dialler says which, instead of timing out."""
+    listener = await anyio.create_tcp_listener(local_host=LOOPBACK, local_port=0)
+
+    async def answer_in_version_2(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()  # the HELLO
+            await stream.send(encode_frame(b"GSH" + bytes((2, 2)) + b"\x00\x01b"))
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+                await stream.receive()
+
+    async with listener, anyio.create_task_group() as task_group, cluster() as net:
+        task_group.start_soon(listener.serve, answer_in_version_2)
+        net.addresses["old"] = (LOOPBACK, listener.extra(anyio.abc.SocketAttribute.local_port))
+        a = await net.start("a")
+        refusals: list[tuple[str, str]] = []
+        a.transport.watch_refusals(lambda peer, reason: refusals.append((peer, reason)))
+        assert a.send("old", b"hello")
+        with anyio.fail_after(WAIT):
+            while not refusals:  # noqa: ASYNC110 - the handler is all there is to wait on
+                await anyio.sleep(0.01)
+        assert refusals == [("old", "unsupported handshake version 2 (this node speaks 1)")]
+        task_group.cancel_scope.cancel()
+
+
 async def read_line(process: anyio.abc.Process) -> str:
     assert process.stdout is not None
     line = b""
