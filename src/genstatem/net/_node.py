@@ -555,7 +555,9 @@ class Node:
         finally:
             if self._pending.pop(call_id, None) is not None and address.node != self.name:
                 # Timed out or cancelled, with the connection still up: the callee may forget it.
-                self.send_to(address.node, CancelMsg(call_id))
+                # Best effort: a full buffer or a stopped transport drops it, and the peer's
+                # going (``on_peer_down``) makes the callee forget it anyway.
+                self.transport.send(address.node, self.codec.encode(CancelMsg(call_id)))
 
     def watch(self, peer: _RemotePeer, monitor: Monitor, watcher: Peer) -> int:
         monitor_id = next(self._ids)
