@@ -17,7 +17,8 @@ Writing a network:
     ``ActorSystem(network=...)`` takes a :class:`Network`, whose ``attach``
     returns a :class:`Distribution`. What arrives for a local actor is
     delivered with :func:`deliver_call`, :func:`deliver_state_request`,
-    :func:`deliver_stop` and the refs' ``cast``/``send``; links and monitors
+    :func:`deliver_stop` and the refs' ``cast``/``send``, and
+    :func:`mailbox_size` tells how much of it still waits to be taken; links and monitors
     across nodes go through :class:`Peer`, which a remote proxy implements
     and ``ActorSystem.peer`` returns for a local actor.
 """
@@ -54,6 +55,7 @@ from ._core import forget_caller as forget_caller
 from ._core import get_logger as get_logger
 from ._core import get_system as get_system
 from ._core import is_clean_exit as is_clean_exit
+from ._core import mailbox_size as mailbox_size
 from ._core import new_caller as new_caller
 from ._core import running_on_asyncio as running_on_asyncio
 
@@ -90,6 +92,7 @@ __all__ = [
     "get_logger",
     "get_system",
     "is_clean_exit",
+    "mailbox_size",
     "new_caller",
     "running_on_asyncio",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import math
 import struct
@@ -152,9 +151,18 @@ plain_data = st.recursive(
 
 
 def decode_or_decode_error(codec: Codec, data: bytes) -> None:
-    """Decode ``data``; a value or a ``DecodeError`` are the only allowed outcomes."""
-    with contextlib.suppress(DecodeError):
+    """Decode ``data``; a value or a ``DecodeError`` that says what was wrong are the only allowed outcomes."""
+    try:
         codec.decode(data)
+    except DecodeError as exc:
+        assert_says_what_was_wrong(exc)
+
+
+def assert_says_what_was_wrong(exc: DecodeError) -> None:
+    """A decode error's message is more than a prefix: something follows every colon."""
+    message = str(exc)
+    assert message.strip()
+    assert not message.rstrip().endswith(":"), message
 
 
 # -- round trips --------------------------------------------------------------
@@ -581,3 +589,19 @@ def test_ext_length_is_bounded_by_the_message() -> None:
     assert codec.decode(data) == int.from_bytes(b"\x7f" * 50, "big")
     with pytest.raises(DecodeError):
         codec.decode(b"\xc8\xff\xff\x01" + b"\x00" * 10)
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"\x91" * 5000 + b"\xc0", "nested too deep"),
+        (b"\xc1", "starts no msgpack value"),
+        (b"\x92\x01", "incomplete input"),
+        (b"\x01\x02", "extra bytes"),
+    ],
+)
+def test_every_malformed_msgpack_error_names_what_was_wrong(data: bytes, words: str) -> None:
+    """msgpack's own errors, some of which have no message, become DecodeErrors that say what was wrong."""
+    with pytest.raises(DecodeError, match=words) as caught:
+        Codec().decode(data)
+    assert_says_what_was_wrong(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -517,3 +518,50 @@ async def test_calls_and_monitors_to_a_node_that_went_away_fail_at_once(kind: st
                         assert failed.value.reason == "noconnection"
                 monitor = await watcher.call(("monitor", far))
                 assert await next_message(watcher_in) == gs.Down(monitor, far, "noconnection")
+
+
+def remote_callers_alive() -> int:
+    """How many reply handles of calls from other nodes are still held anywhere in this process."""
+    gc.collect()
+    return sum(type(obj).__name__ == "_RemoteCaller" for obj in gc.get_objects())
+
+
+async def test_a_call_the_callee_never_answers_is_forgotten_once_the_caller_gives_up() -> None:
+    """A timed-out remote call tells the callee's node, which drops its handle: nothing grows per call."""
+    async with two_nodes() as (net, a, b):
+        await b.start(Agent, None, name="agent")
+        ref = a.remote("b", "agent")
+        await ref.call("warm up")
+        before = remote_callers_alive()
+        for _ in range(200):
+            with pytest.raises(gs.CallTimeout):
+                await ref.call("hang", timeout=0.001)
+        await ref.call("barrier")  # answered after every cancellation before it
+        assert net.node("b").statistics().incoming_calls == 0
+        assert net.node("a").statistics().pending_calls == 0
+        assert remote_callers_alive() <= before
+
+
+async def test_node_tables_shrink_as_remote_actors_come_and_go() -> None:
+    """Links, monitors and refs to remote actors that are gone leave nothing behind on either node."""
+    async with two_nodes() as (net, a, b):
+        here = await a.start(Trapper, None)
+        assert here is not None
+        for i in range(100):
+            await b.start(Agent, None, name=f"w{i}")
+            _, _, far = await a.remote("b", f"w{i}").call("who")
+            assert far.alive
+            await here.call(("link", far))
+            await here.call(("monitor", far))
+            await far.call(("stop", "normal"))
+            with anyio.fail_after(5):
+                await far.wait_exit()
+            del far
+        assert len(await here.call("seen")) == 200  # an Exit and a Down for each, kept by the trapper...
+        await here.stop()  # ...until it goes
+        del here
+        gc.collect()
+        for name in ("a", "b"):
+            statistics = net.node(name).statistics()
+            assert (statistics.remote_actors, statistics.monitors, statistics.incoming_calls) == (0, 0, 0), name
+            assert statistics.remote_refs == 0, name

@@ -31,6 +31,7 @@ from genstatem.net import (
     TcpTransport,
     encode_frame,
 )
+from genstatem.net._handshake import HANDSHAKE_VERSION
 
 pytestmark = pytest.mark.anyio
 
@@ -321,6 +322,71 @@ async def test_unauthenticated_connections_are_bounded_and_time_out() -> None:
             assert await b.seen.wait_frames("a", 1) == [b"welcome"]
 
 
+async def hold_a_slot(port: int, source: str, stop: anyio.Event, streams: set[anyio.abc.ByteStream]) -> None:
+    """Keep one silent connection from ``source`` open to ``port``, dialling again each time it is closed."""
+    while not stop.is_set():
+        try:
+            stream = await anyio.connect_tcp(LOOPBACK, port, local_host=source)
+        except OSError:
+            await anyio.sleep(0.01)
+            continue
+        streams.add(stream)
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            while not stop.is_set():
+                await stream.receive()
+        streams.discard(stream)
+        await anyio.aclose_forcefully(stream)
+        await anyio.sleep(0.005)
+
+
+@asynccontextmanager
+async def flooding(target: Node, sources: list[str], per_source: int) -> AsyncIterator[None]:
+    """Silent connections from each of ``sources``, redialled as soon as closed, for the ``with`` block.
+
+    The block starts once ``target`` has refused some: the flood holds every slot it can.
+    """
+    stop = anyio.Event()
+    streams: set[anyio.abc.ByteStream] = set()
+    async with anyio.create_task_group() as task_group:
+        for source in sources:
+            for _ in range(per_source):
+                task_group.start_soon(hold_a_slot, target.transport.port, source, stop, streams)
+        with anyio.fail_after(WAIT):
+            for _ in range(1000):
+                if target.stats().connections_refused >= len(sources):
+                    break
+                await anyio.sleep(0.01)
+        try:
+            yield
+        finally:
+            stop.set()
+            for stream in list(streams):
+                await anyio.aclose_forcefully(stream)
+
+
+async def test_one_flooding_address_cannot_lock_a_new_node_out() -> None:
+    """A host redialling every socket it is refused holds at most max_handshakes_per_address slots."""
+    async with cluster() as net:
+        b = await net.start("b", peers={}, max_handshakes=8, max_handshakes_per_address=4, handshake_timeout=3.0)
+        async with flooding(b, ["127.0.0.2"], per_source=20):
+            c = await net.start("c")
+            assert c.send("b", b"let me in")
+            with anyio.fail_after(1.5):  # half the handshake timeout: no slot had to expire
+                assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+
+
+async def test_a_flood_from_many_addresses_cannot_starve_a_known_node() -> None:
+    """Hosts listed in peers have handshake slots of their own, which unknown hosts never take."""
+    async with cluster() as net:
+        b = await net.start("b", max_handshakes=8, max_handshakes_per_address=4, handshake_timeout=3.0)
+        sources = [f"127.0.0.{last}" for last in range(2, 22)]
+        async with flooding(b, sources, per_source=1):
+            c = await net.start("c")
+            assert c.send("b", b"let me in")
+            with anyio.fail_after(1.5):
+                assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+
+
 async def test_disconnect_fires_peer_down_on_both_sides_and_send_reconnects() -> None:
     """disconnect() takes the connection down on both sides once; the next send brings a new one up."""
     async with cluster() as net:
@@ -522,6 +588,22 @@ async def test_send_to_a_node_without_address_drops_and_logs() -> None:
             assert a.stats().frames_dropped == 1
 
 
+async def test_the_table_of_peers_shrinks_as_peers_go() -> None:
+    """Records of nodes with nothing queued, no connection and no backoff are swept as new ones come."""
+    with capture_logs():
+        async with cluster() as net:
+            a = await net.start("a")
+            for i in range(500):
+                assert a.send(f"gone{i}", b"lost")  # no address: its dialler drops it, leaving an idle record
+                with anyio.fail_after(WAIT):
+                    for _ in range(1000):
+                        if a.stats().frames_dropped == i + 1:
+                            break
+                        await anyio.sleep(0.001)
+            assert a.stats().frames_dropped == 500
+            assert a.stats().peer_records < 130
+
+
 async def test_send_checks_frame_size_and_node_names() -> None:
     """send refuses a frame over max_frame_size, a send to itself, and use before start or after stop."""
     transport = TcpTransport(LOOPBACK, secret=SECRET, max_frame_size=16)
@@ -599,6 +681,61 @@ async def test_tls_carries_frames_and_refuses_plain_connections(
             assert plain.seen.events == []
             assert a.send("b", b"still here")
             assert (await b.seen.wait_frames("a", 101))[-1] == b"still here"
+
+
+async def test_a_tls_failure_is_reported_as_a_refusal_naming_it(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """A dialler that does not trust the listener's certificate reports the TLS failure once, and drops the frames."""
+    server, _ = tls_contexts
+    stranger = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # trusts no throwaway CA
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b", server_ssl_context=server, client_ssl_context=stranger)
+            a = await net.start("a", server_ssl_context=server, client_ssl_context=stranger)
+            refusals: list[tuple[str, str]] = []
+
+            def refused(peer: str, reason: str) -> None:
+                refusals.append((peer, reason))
+                signal.notify()
+
+            a.transport.watch_refusals(refused)
+            assert a.send("b", b"hello")
+            await signal.wait_until(lambda: bool(refusals))
+            assert refusals[0][0] == "b"
+            assert refusals[0][1].startswith("TLS failed: ")
+            assert "CERTIFICATE_VERIFY_FAILED" in refusals[0][1]
+            assert a.stats().buffered_frames == 0
+            assert "a" not in b.seen.frames
+            failed = entries(logs, "tcp handshake failed", node="a")
+            assert [entry["log_level"] for entry in failed][:1] == ["warning"]
+
+
+async def test_a_handshake_version_mismatch_is_reported_as_a_refusal_naming_it() -> None:
+    """A listener speaking another handshake version: the dialler says which, instead of timing out."""
+    listener = await anyio.create_tcp_listener(local_host=LOOPBACK, local_port=0)
+
+    other = HANDSHAKE_VERSION + 1
+
+    async def answer_in_another_version(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()  # the HELLO
+            await stream.send(encode_frame(b"GSH" + bytes((other, 2)) + b"\x00\x01b"))
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+                await stream.receive()
+
+    async with listener, anyio.create_task_group() as task_group, cluster() as net:
+        task_group.start_soon(listener.serve, answer_in_another_version)
+        net.addresses["old"] = (LOOPBACK, listener.extra(anyio.abc.SocketAttribute.local_port))
+        a = await net.start("a")
+        refusals: list[tuple[str, str]] = []
+        a.transport.watch_refusals(lambda peer, reason: refusals.append((peer, reason)))
+        assert a.send("old", b"hello")
+        with anyio.fail_after(WAIT):
+            while not refusals:  # noqa: ASYNC110 - the handler is all there is to wait on
+                await anyio.sleep(0.01)
+        assert refusals == [("old", f"unsupported handshake version {other} (this node speaks {HANDSHAKE_VERSION})")]
+        task_group.cancel_scope.cancel()
 
 
 async def read_line(process: anyio.abc.Process) -> str:

@@ -29,6 +29,7 @@ from ._distribution import deliver_state_request as deliver_state_request
 from ._distribution import deliver_stop as deliver_stop
 from ._distribution import find_actor as find_actor
 from ._distribution import forget_caller as forget_caller
+from ._distribution import mailbox_size as mailbox_size
 from ._distribution import new_caller as new_caller
 from ._errors import ActorError as ActorError
 from ._errors import ActorExited as ActorExited

@@ -97,6 +97,20 @@ def deliver_state_request(ref: LocalRef, caller: Caller) -> bool:
     return True
 
 
+def mailbox_size(ref: LocalRef) -> int:
+    """How many messages wait in the mailbox of the local actor ``ref``; ``0`` once it is gone.
+
+    Mailboxes are first in, first out, so a network that knows the sizes of
+    the last messages it put in a mailbox learns from this how many of them
+    the actor has taken: that is how a node bounds what a peer may leave
+    queued before it stops reading that peer's connection.
+    """
+    process = ref._process
+    if not process.alive:
+        return 0
+    return len(process.mailbox.items)
+
+
 def forget_caller(ref: LocalRef, caller: Caller) -> None:
     """``caller``, given to :func:`deliver_call` or :func:`deliver_state_request`, has its answer."""
     ref._process.callers.pop(caller, None)

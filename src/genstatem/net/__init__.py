@@ -26,6 +26,8 @@ from ._memory import MemoryNetwork as MemoryNetwork
 from ._memory import MemoryTransport as MemoryTransport
 from ._messages import RemoteError as RemoteError
 from ._node import Node as Node
+from ._node import NodeStatistics as NodeStatistics
+from ._node import NodeUnreachable as NodeUnreachable
 from ._node import RemoteRef as RemoteRef
 from ._registry import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._registry import TypeRegistry as TypeRegistry
@@ -36,8 +38,12 @@ from ._tcp_network import TcpNetwork as TcpNetwork
 from ._tcp_options import PeerAddresses as PeerAddresses
 from ._tcp_options import TcpOptions as TcpOptions
 from ._tcp_statistics import TcpStatistics as TcpStatistics
+from ._transport import Backlog as Backlog
 from ._transport import FrameHandler as FrameHandler
 from ._transport import PeerHandler as PeerHandler
+from ._transport import ReceiveBackpressure as ReceiveBackpressure
+from ._transport import RefusalHandler as RefusalHandler
+from ._transport import ReportsRefusals as ReportsRefusals
 from ._transport import Transport as Transport
 from ._transport import ignore_frame as ignore_frame
 from ._transport import ignore_peer as ignore_peer
@@ -52,6 +58,7 @@ __all__ = [
     "FRAME_VERSION",
     "MAX_FRAME_SIZE_LIMIT",
     "MAX_TYPE_ID",
+    "Backlog",
     "Codec",
     "DecodeError",
     "EncodeError",
@@ -62,8 +69,13 @@ __all__ = [
     "MemoryNetwork",
     "MemoryTransport",
     "Node",
+    "NodeStatistics",
+    "NodeUnreachable",
     "PeerAddresses",
     "PeerHandler",
+    "ReceiveBackpressure",
+    "RefusalHandler",
+    "ReportsRefusals",
     "RemoteError",
     "RemoteRef",
     "TcpNetwork",

@@ -385,7 +385,7 @@ class Codec:
         except Exception as exc:
             # Untrusted bytes: whatever msgpack objects to (ValueError,
             # TypeError, its own exceptions) means the same thing here.
-            raise DecodeError(f"malformed msgpack: {exc}") from exc
+            raise DecodeError(f"malformed msgpack: {_msgpack_failure(exc)}") from exc
         return self._unpack(raw, 0)
 
     def _unpack(self, raw: Any, depth: int) -> Any:
@@ -502,3 +502,15 @@ def _describe(value: object) -> str:
         return _short.repr(value)
     except Exception:
         return f"<{_type_name(type(value))}>"
+
+
+def _msgpack_failure(exc: Exception) -> str:
+    """What msgpack objected to, in words: some of its exceptions carry no message at all."""
+    if isinstance(exc, msgpack.StackError):
+        return "nested too deep for the msgpack decoder"
+    if isinstance(exc, msgpack.FormatError):
+        return "a byte that starts no msgpack value"
+    if isinstance(exc, msgpack.ExtraData):
+        return "extra bytes after the message"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

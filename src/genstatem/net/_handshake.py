@@ -53,6 +53,7 @@ ALREADY_CONNECTED: Final = "already connected"
 SUPERSEDED: Final = "superseded by another connection"
 _BENIGN: Final = frozenset({SIMULTANEOUS, ALREADY_CONNECTED, SUPERSEDED})
 _CLOSED_IN_HANDSHAKE: Final = "connection closed during the handshake"
+TIMED_OUT: Final = "handshake timed out"
 
 
 class _Kind(enum.IntEnum):
@@ -86,12 +87,17 @@ class Identity:
 
 @attrs.define
 class Attempt:
-    """A connection in its handshake, for the log; the handshake fills in the stream it ends on and the peer."""
+    """A connection in its handshake, for the log; the handshake fills in the stream it ends on and the peer.
+
+    ``refusal`` is set when a dialled peer answered but would not have the
+    connection (wrong secret, handshake version, TLS): retrying soon will not help.
+    """
 
     direction: str
     address: str
     stream: ByteStream | None = None
     peer: str | None = None
+    refusal: str | None = None
 
 
 @attrs.frozen
@@ -208,6 +214,28 @@ async def dial(
     if not hmac.compare_digest(fields[0], _mac(me.secret, _SERVER_ROLE, *transcript)):
         raise HandshakeError("bad secret: the peer's proof does not match")
     return Authenticated(peer, server_incarnation, stream, decoder, first_frames, b"")
+
+
+def is_refusal(exc: Exception) -> bool:
+    """Whether ``exc``, failing a dial after the TCP connect, says the peer will not have this node.
+
+    A timeout, a lost race or a connection closed unread (the peer busy) is
+    worth retrying at once; a bad secret, a wrong node, another handshake
+    version or a TLS failure is not, until something changes.
+    """
+    if isinstance(exc, HandshakeError):
+        return not exc.benign and exc.reason not in (_CLOSED_IN_HANDSHAKE, TIMED_OUT)
+    return tls_failure(exc) is not None
+
+
+def tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc``, if any (anyio wraps some in ``BrokenResourceError``)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__
+    return None
 
 
 def is_closed(exc: Exception) -> bool:

@@ -33,13 +33,23 @@ class MemoryNetwork:
         self._endpoints: dict[str, MemoryTransport] = {}
         # A connection's epoch: frames sent before a disconnect are not delivered after it.
         self._epochs: dict[frozenset[str], int] = {}
+        self._nodes: dict[str, Node] = {}
+
+    def node(self, name: str) -> Node:
+        """The ``Node`` of the system that joined as ``name`` (for its ``statistics``).
+
+        Raises:
+            KeyError: no system joined as ``name``.
+        """
+        return self._nodes[name]
 
     def epoch(self, a: str, b: str) -> int:
         return self._epochs.get(frozenset((a, b)), 0)
 
     async def attach(self, system: ActorSystem) -> Node:
         """Join ``system`` as ``system.node``; used by ``ActorSystem(network=...)``."""
-        return await Node.join(system, MemoryTransport(self))
+        node = self._nodes[system.node] = await Node.join(system, MemoryTransport(self))
+        return node
 
     def disconnect(self, a: str, b: str) -> None:
         """Cut the connection between nodes ``a`` and ``b``: frames in flight are lost, both see it.

@@ -149,6 +149,13 @@ class DownMsg:
     reason: Any
 
 
+@attrs.frozen
+class CancelMsg:
+    """The sending node gave up waiting for the answer to its call ``call_id``: forget it."""
+
+    call_id: int
+
+
 WIRE_MESSAGES: tuple[type, ...] = (
     Address,
     RemoteError,
@@ -164,5 +171,6 @@ WIRE_MESSAGES: tuple[type, ...] = (
     MonitorMsg,
     DemonitorMsg,
     DownMsg,
+    CancelMsg,
 )
 """Registered in every node's codec with type ids 1, 2, ... in this order."""

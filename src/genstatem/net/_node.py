@@ -14,8 +14,11 @@ import itertools
 import reprlib
 import secrets
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
+
+import attrs
 
 from .._core import (
     CALLER_TYPES,
@@ -35,6 +38,7 @@ from .._core import (
     find_actor,
     forget_caller,
     get_logger,
+    mailbox_size,
     new_caller,
 )
 from ._codec import Codec, DecodeError, EncodeError
@@ -42,6 +46,7 @@ from ._messages import (
     WIRE_MESSAGES,
     Address,
     CallMsg,
+    CancelMsg,
     DemonitorMsg,
     DownMsg,
     ExitMsg,
@@ -56,7 +61,7 @@ from ._messages import (
     UnlinkMsg,
 )
 from ._registry import default_registry
-from ._transport import Transport
+from ._transport import ReceiveBackpressure, ReportsRefusals, Transport
 
 log = get_logger("genstatem.net")
 
@@ -83,22 +88,43 @@ _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 60
 
 
+class NodeUnreachable(ActorExited):
+    """The node a call went to refused this node's connection; ``reason`` is ``"noconnection"``.
+
+    Raised by a ``call`` (and ``get_state``, ``stop``) instead of waiting for
+    its timeout, when the transport can tell the peer will not have this
+    node: a wrong secret, another handshake version, TLS failing.
+
+    Attributes:
+        node: the node that could not be reached.
+        cause: why, in words (what the transport logged).
+    """
+
+    def __init__(self, node: str, cause: str) -> None:
+        super().__init__("noconnection")
+        self.args = (f"cannot reach node {node!r}: {cause}",)
+        self.node = node
+        self.cause = cause
+
+
 class RemoteRef(ActorRef):
     """A ref to an actor on another node; used exactly like a local one.
 
     ``alive`` is ``True`` until this node learns the actor is gone (a call
-    answered ``NoProcess``, a ``Down``, or the connection lost).
+    answered ``NoProcess``, or a ``Down``); the node remembers that only
+    while some ref to the actor is still held here.
     """
 
-    __slots__ = ("_address", "_node")
+    __slots__ = ("_address", "_node", "_state")
 
     def __init__(self, node: Node, address: Address) -> None:
         self._node = node
         self._address = address
+        self._state = node.ref_state(address)
 
     @property
     def alive(self) -> bool:
-        return self._node.believes_alive(self._address)
+        return not self._state.dead
 
     @property
     def name(self) -> Any:
@@ -155,6 +181,15 @@ class RemoteRef(ActorRef):
         raise NotImplementedError("tracing is set on the actor's own node")
 
 
+class _RefState:
+    """What this node knows of a remote actor, shared by every ``RemoteRef`` to it, and gone with the last."""
+
+    __slots__ = ("__weakref__", "dead")
+
+    def __init__(self) -> None:
+        self.dead = False
+
+
 class _RemoteCaller(Caller):
     """The reply handle of a call that came from another node: answers go back over the wire."""
 
@@ -198,7 +233,12 @@ class _RemoteCaller(Caller):
         done, self._done = self._done, True
         if self._target is not None:
             forget_caller(self._target, self)
+            self._node.forget_incoming(self._peer, self._call_id, self)
         return done
+
+    def forget(self) -> None:
+        """The caller gave up: nobody waits for an answer, so the actor need not keep this handle."""
+        self._finish()
 
     async def wait(self, timeout: float | None) -> Any:
         raise RuntimeError("a remote caller is answered, not awaited")
@@ -224,11 +264,13 @@ class _RemotePeer:
     def drop_link(self, other: Peer) -> None:
         if self.linked.pop(other, 0) is None:
             self.node.send_to(self.address.node, UnlinkMsg(_local_id(other), self.address))
+        self.node.release(self)
 
     def exit_signal(self, sender: Peer, reason: Any, *, linked: bool = True) -> None:
         self.linked.pop(sender, None)
         from_address = Address(self.node.name, _local_id(sender), sender.ref.name, self.node.creation)
         self.node.send_to(self.address.node, ExitMsg(from_address, self.address, wire_reason(reason), linked))
+        self.node.release(self)
 
     def accept_monitor(self, monitor: Monitor, watcher: Peer) -> bool:
         monitor_id = self.node.watch(self, monitor, watcher)
@@ -239,6 +281,7 @@ class _RemotePeer:
         monitor_id = self.monitors.pop(monitor, None)
         if monitor_id is not None:
             self.node.unwatch(self.address.node, monitor_id)
+        self.node.release(self)
 
     def deliver_down(self, monitor: Monitor, ref: ActorRef, reason: Any) -> None:
         raise AssertionError("a remote actor never watches through a local proxy")
@@ -280,6 +323,80 @@ class _RemoteWatcher:
         raise AssertionError("a remote watcher is never watched")
 
 
+@attrs.frozen
+class NodeStatistics:
+    """A snapshot of the size of a ``Node``'s tables: each shrinks back as calls end and actors and peers go.
+
+    Attributes:
+        pending_calls: calls from here to other nodes waiting for an answer.
+        incoming_calls: calls from other nodes delivered to local actors and
+            not yet answered; one is forgotten when its caller gives up.
+        remote_actors: remote actors linked to or monitored by a local actor.
+        monitors: monitors across nodes, set from here or by other nodes,
+            and ``wait_exit`` calls in progress.
+        remote_refs: remote actors some ``RemoteRef`` held here refers to.
+        backlog_bytes: frame bytes from other nodes whose messages still
+            wait in local mailboxes (at most).
+    """
+
+    pending_calls: int
+    incoming_calls: int
+    remote_actors: int
+    monitors: int
+    remote_refs: int
+    backlog_bytes: int
+
+
+class _Inbox:
+    """What one peer's messages still occupy in local mailboxes, in frame bytes.
+
+    Per actor, the sizes of the last messages from the peer put in its
+    mailbox, oldest first. A mailbox is first in, first out, so when it
+    holds ``n`` messages at most the last ``n`` of these are still there:
+    ``settle`` forgets the others. Messages from elsewhere in the same
+    mailbox only make the figure larger than the truth, never smaller. The
+    actors are held weakly: an actor gone and collected takes its count along.
+    """
+
+    __slots__ = ("size", "targets")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.targets: weakref.WeakKeyDictionary[LocalRef, _Charges] = weakref.WeakKeyDictionary()
+
+    def charge(self, target: LocalRef, size: int) -> None:
+        charges = self.targets.get(target)
+        if charges is None:
+            charges = self.targets[target] = _Charges()
+        charges.sizes.append(size)
+        charges.total += size
+        self.size += size
+
+    def settle(self) -> int:
+        total = 0
+        for target, charges in list(self.targets.items()):
+            sizes = charges.sizes
+            waiting = mailbox_size(target)
+            while len(sizes) > waiting:
+                charges.total -= sizes.popleft()
+            if sizes:
+                total += charges.total
+            else:
+                del self.targets[target]
+        self.size = total
+        return total
+
+
+class _Charges:
+    """The sizes of the messages from one peer that may still wait in one actor's mailbox, and their sum."""
+
+    __slots__ = ("sizes", "total")
+
+    def __init__(self) -> None:
+        self.sizes: deque[int] = deque()
+        self.total = 0
+
+
 class Node:
     """Runs the distribution protocol for one ``ActorSystem`` over a transport.
 
@@ -303,15 +420,18 @@ class Node:
         self._watching: dict[int, tuple[_RemotePeer, Monitor, Peer]] = {}
         self._watchers: dict[tuple[str, int], tuple[Peer, Monitor]] = {}
         self._exit_waiters: dict[int, tuple[str, Caller]] = {}
-        self._known_dead: set[Address] = set()
         # This incarnation of the node, carried in every ref by id it hands out.
         self.creation: int = secrets.randbits(32) if creation is None else creation
         # The local refs sent to other nodes, so one that comes home is the same ref, even once its actor is gone.
         self._sent_refs: weakref.WeakValueDictionary[int, ActorRef] = weakref.WeakValueDictionary()
         # Nodes whose connection was lost and not made again; of those, the ones a connect to failed since.
         self._down: set[str] = set()
-        self._unreachable: set[str] = set()
+        self._unreachable_nodes: set[str] = set()
         self._checking_down: set[str] = set()
+        self._ref_states: weakref.WeakValueDictionary[Address, _RefState] = weakref.WeakValueDictionary()
+        self._incoming: dict[tuple[str, int], _RemoteCaller] = {}
+        self._inboxes: dict[str, _Inbox] = {}
+        self._charging = False  # only a transport that asks for the backlog needs it counted
         self._register_codec()
 
     # -- set-up ------------------------------------------------------------------
@@ -348,10 +468,27 @@ class Node:
         return node
 
     async def start(self) -> None:
+        if isinstance(self.transport, ReceiveBackpressure):
+            self.transport.watch_backlog(self.backlog)
+            self._charging = True
+        if isinstance(self.transport, ReportsRefusals):
+            self.transport.watch_refusals(self.on_peer_refused)
         await self.transport.start(self.name, self.on_frame, self.on_peer_up, self.on_peer_down)
 
     async def stop(self) -> None:
         await self.transport.stop()
+
+    def statistics(self) -> NodeStatistics:
+        """The size of the node's tables now: for tests, dashboards and the soak script."""
+        backlog = sum(inbox.settle() for inbox in self._inboxes.values())
+        return NodeStatistics(
+            pending_calls=len(self._pending),
+            incoming_calls=len(self._incoming),
+            remote_actors=len(self._peers),
+            monitors=len(self._watching) + len(self._watchers) + len(self._exit_waiters),
+            remote_refs=len(self._ref_states),
+            backlog_bytes=backlog,
+        )
 
     # -- refs --------------------------------------------------------------------
 
@@ -369,13 +506,36 @@ class Node:
             raise TypeError(f"{ref!r} is not a ref to an actor on another node")
         return self.peer_for(ref)
 
+    def ref_state(self, address: Address) -> _RefState:
+        """The state shared by the refs to ``address``; kept only while one of them is."""
+        state = self._ref_states.get(address)
+        if state is None:
+            state = self._ref_states[address] = _RefState()
+        return state
+
     def believes_alive(self, address: Address) -> bool:
-        return address not in self._known_dead
+        state = self._ref_states.get(address)
+        return state is None or not state.dead
 
     def _mark_dead(self, address: Address) -> None:
         """Remember an actor id is gone; a name is not: another actor may take it."""
         if address.pid is not None:
-            self._known_dead.add(address)
+            state = self._ref_states.get(address)
+            if state is not None:
+                state.dead = True
+
+    def release(self, remote: _RemotePeer) -> None:
+        """Forget the proxy ``remote`` once no local actor is linked to it or monitors through it."""
+        if not remote.linked and not remote.monitors:
+            address = remote.address
+            key = (address.node, address.pid, address.name)
+            if self._peers.get(key) is remote:
+                del self._peers[key]
+
+    def forget_incoming(self, peer: str, call_id: int, caller: _RemoteCaller) -> None:
+        """The call ``call_id`` from ``peer`` is answered or given up: stop tracking it."""
+        if self._incoming.get((peer, call_id)) is caller:
+            del self._incoming[(peer, call_id)]
 
     def peer_for(self, ref: RemoteRef) -> _RemotePeer:
         key = (ref._address.node, ref._address.pid, ref._address.name)
@@ -397,9 +557,7 @@ class Node:
         if node == self.name and pid is not None:
             if creation == self.creation:
                 return self._home_ref(pid, name)
-            dead = Address(node, pid, name, creation)  # an actor of an earlier incarnation of this node
-            self._known_dead.add(dead)
-            return RemoteRef(self, dead)
+            return self._dead_ref(Address(node, pid, name, creation))  # of an earlier incarnation of this node
         return RemoteRef(self, Address(node, pid, name, creation))
 
     def _home_ref(self, pid: int, name: Any) -> ActorRef:
@@ -410,9 +568,13 @@ class Node:
         sent = self._sent_refs.get(pid)
         if sent is not None:
             return sent
-        gone = Address(self.name, pid, name, self.creation)  # its ref is held nowhere here: no ref to be equal to
-        self._known_dead.add(gone)
-        return RemoteRef(self, gone)
+        return self._dead_ref(Address(self.name, pid, name, self.creation))  # held nowhere here: none to equal
+
+    def _dead_ref(self, address: Address) -> RemoteRef:
+        """A ref to an actor known to be gone: it behaves as a dead actor (``NoProcess``, ``Down`` with noproc)."""
+        ref = RemoteRef(self, address)
+        self._mark_dead(address)
+        return ref
 
     def _encode_caller(self, caller: Caller) -> Any:
         if isinstance(caller, _RemoteCaller):
@@ -448,7 +610,7 @@ class Node:
             return
         if not self.transport.send(node, frame):
             log.warning("send buffer full; message dropped", peer=node, message=type(message).__name__)
-        if node in self._unreachable:
+        if node in self._unreachable_nodes:
             self.on_connect_failed(node)  # the last connect failed: so does this send, unless one is made now
 
     async def request(self, address: Address, build: Callable[[int], Any], timeout: float | None) -> Any:
@@ -463,7 +625,11 @@ class Node:
             self._mark_dead(address)
             raise
         finally:
-            self._pending.pop(call_id, None)
+            if self._pending.pop(call_id, None) is not None and address.node != self.name:
+                # Timed out or cancelled, with the connection still up: the callee may forget it.
+                # Best effort: a full buffer or a stopped transport drops it, and the peer's
+                # going (``on_peer_down``) makes the callee forget it anyway.
+                self.transport.send(address.node, self.codec.encode(CancelMsg(call_id)))
 
     def watch(self, peer: _RemotePeer, monitor: Monitor, watcher: Peer) -> int:
         monitor_id = next(self._ids)
@@ -490,6 +656,11 @@ class Node:
 
     # -- receiving ---------------------------------------------------------------
 
+    def backlog(self, peer: str) -> int:
+        """Bytes of the frames from ``peer`` whose messages still wait in local mailboxes (at most)."""
+        inbox = self._inboxes.get(peer)
+        return 0 if inbox is None else inbox.settle()
+
     def on_frame(self, peer: str, frame: bytes) -> None:
         try:
             message = self.codec.decode(frame)
@@ -502,7 +673,14 @@ class Node:
             log.warning("unexpected message dropped; closing the connection", peer=peer, type=type(message).__name__)
             self.transport.disconnect(peer)
             return
-        handler(self, peer, message)
+        target = handler(self, peer, message)
+        if target is not None and self._charging and peer != self.name:
+            inbox = self._inboxes.get(peer)
+            if inbox is None:
+                inbox = self._inboxes[peer] = _Inbox()
+            inbox.charge(target, len(frame))
+
+    # Each handler returns the local actor whose mailbox it put a message in, if any.
 
     def _target(self, address: Address) -> LocalRef | None:
         if address.node != self.name:
@@ -513,35 +691,48 @@ class Node:
             return find_actor(self.system, address.pid)
         return self.system.whereis(address.name)
 
-    def _on_send(self, peer: str, message: SendMsg) -> None:
+    def _on_send(self, peer: str, message: SendMsg) -> LocalRef | None:
         target = self._target(message.to)
         if target is not None:
             if message.info:
                 target.send(message.msg)
             else:
                 target.cast(message.msg)
+        return target
 
-    def _on_call(self, peer: str, message: CallMsg) -> None:
-        self._deliver_request(
+    def _on_call(self, peer: str, message: CallMsg) -> LocalRef | None:
+        return self._deliver_request(
             peer, message.to, message.call_id, lambda ref, caller: deliver_call(ref, caller, message.request)
         )
 
-    def _on_get_state(self, peer: str, message: GetStateMsg) -> None:
-        self._deliver_request(peer, message.to, message.call_id, deliver_state_request)
+    def _on_get_state(self, peer: str, message: GetStateMsg) -> LocalRef | None:
+        return self._deliver_request(peer, message.to, message.call_id, deliver_state_request)
 
     def _deliver_request(
         self, peer: str, to: Address, call_id: int, deliver: Callable[[LocalRef, Caller], bool]
-    ) -> None:
+    ) -> LocalRef | None:
         """Deliver a request that expects an answer to a local actor, or answer ``noproc``."""
         target = self._target(to)
-        if target is None or not deliver(target, _RemoteCaller(self, peer, call_id, target)):
+        caller = _RemoteCaller(self, peer, call_id, target)
+        if target is None or not deliver(target, caller):
             self.send_to(peer, FailMsg(call_id, "noproc"))
+            return None
+        if peer != self.name:
+            self._incoming[(peer, call_id)] = caller
+        return target
 
-    def _on_stop(self, peer: str, message: StopMsg) -> None:
+    def _on_cancel(self, peer: str, message: CancelMsg) -> None:
+        caller = self._incoming.pop((peer, message.call_id), None)
+        if caller is not None:
+            caller.forget()
+
+    def _on_stop(self, peer: str, message: StopMsg) -> LocalRef | None:
         target = self._target(message.to)
         waiter = _RemoteCaller(self, peer, message.call_id, None, exit_waiter=True)
         if target is None or not deliver_stop(target, message.reason, waiter):
             self.send_to(peer, FailMsg(message.call_id, "noproc"))
+            return None
+        return target
 
     def _on_reply(self, peer: str, message: ReplyMsg) -> None:
         pending = self._pending.pop(message.call_id, None)
@@ -567,6 +758,7 @@ class Node:
         local = self._local_peer(message.to)
         if local is None or not local.accept_link(remote):
             self.send_to(peer, ExitMsg(message.to, Address(peer, message.from_pid), "noproc", linked=False))
+            self.release(remote)
             return
         remote.linked[local] = None
 
@@ -576,22 +768,30 @@ class Node:
             remote = self._peer(peer, message.from_pid)
             remote.linked.pop(local, None)
             local.drop_link(remote)
+            self.release(remote)
 
-    def _on_exit(self, peer: str, message: ExitMsg) -> None:
-        local = self._local_peer(message.to)
-        if local is None:
-            return
+    def _on_exit(self, peer: str, message: ExitMsg) -> LocalRef | None:
+        target = self._target(message.to)
+        if target is None:
+            return None
+        local = self.system.peer(target)
         remote = self._linked_peer(local, message.sender)
         remote.linked.pop(local, None)
         if not message.linked:
             local.drop_link(remote)
         local.exit_signal(remote, message.reason, linked=message.linked)
+        self.release(remote)
+        return target  # an actor trapping exits gets it as a message
 
     def _linked_peer(self, local: Peer, sender: Address) -> _RemotePeer:
-        """The proxy ``local`` knows ``sender`` by: linked by id, or by registered name."""
-        by_name = self._peers.get((sender.node, None, sender.name)) if sender.name is not None else None
-        if by_name is not None and local in by_name.linked:
-            return by_name
+        """The proxy ``local`` knows ``sender`` by: linked by id, by a ref with id and name, or by registered name."""
+        keys = [(sender.node, sender.pid, sender.name)]
+        if sender.name is not None:
+            keys.append((sender.node, None, sender.name))
+        for key in keys:
+            linked = self._peers.get(key)
+            if linked is not None and local in linked.linked:
+                return linked
         return self._peer(sender.node, sender.pid if sender.pid is not None else 0)
 
     def _on_monitor(self, peer: str, message: MonitorMsg) -> None:
@@ -619,9 +819,10 @@ class Node:
         if watching is not None:
             remote, monitor, watcher = watching
             remote.monitors.pop(monitor, None)
+            self.release(remote)
             watcher.deliver_down(monitor, remote.ref, message.reason)
 
-    _handlers: ClassVar[dict[type, Callable[[Node, str, Any], None]]] = {
+    _handlers: ClassVar[dict[type, Callable[[Node, str, Any], LocalRef | None]]] = {
         SendMsg: _on_send,
         CallMsg: _on_call,
         GetStateMsg: _on_get_state,
@@ -634,6 +835,7 @@ class Node:
         MonitorMsg: _on_monitor,
         DemonitorMsg: _on_demonitor,
         DownMsg: _on_down,
+        CancelMsg: _on_cancel,
     }
 
     def _peer(self, node: str, pid: int) -> _RemotePeer:
@@ -647,14 +849,21 @@ class Node:
 
     def on_peer_up(self, peer: str) -> None:
         self._down.discard(peer)
-        self._unreachable.discard(peer)
+        self._unreachable_nodes.discard(peer)
         log.info("node connected", node=self.name, peer=peer)
 
     def on_peer_down(self, peer: str) -> None:
         """The connection to ``peer`` is lost: everything across it fires ``"noconnection"``."""
         log.warning("node connection lost", node=self.name, peer=peer)
         self._down.add(peer)
-        self._noconnection(peer)
+        self._inboxes.pop(peer, None)
+        for incoming in [incoming for incoming in self._incoming if incoming[0] == peer]:
+            self._incoming.pop(incoming).forget()  # nobody is left to answer
+        self._unreachable(peer, ActorExited("noconnection"))
+
+    def on_peer_refused(self, peer: str, reason: str) -> None:
+        """``peer`` refused the connection (the transport logged why): what waits on it fails now, naming why."""
+        self._unreachable(peer, NodeUnreachable(peer, reason))
 
     def on_connect_failed(self, peer: str) -> None:
         """A transport's attempt to connect to ``peer`` failed (TCP: it redials in the background).
@@ -672,12 +881,11 @@ class Node:
         """Fail what waits on ``peer`` if no connection was made since; later sends check again."""
         self._checking_down.discard(peer)
         if peer in self._down:
-            self._unreachable.add(peer)
-            self._noconnection(peer)
+            self._unreachable_nodes.add(peer)
+            self._unreachable(peer, ActorExited("noconnection"))
 
-    def _noconnection(self, peer: str) -> None:
-        """Fire ``"noconnection"`` on every call, monitor and link across to ``peer``."""
-        lost = ActorExited("noconnection")
+    def _unreachable(self, peer: str, lost: ActorExited) -> None:
+        """Fail the calls waiting on ``peer`` with ``lost``; links and monitors across it fire ``"noconnection"``."""
         for call_id, (node, caller) in list(self._pending.items()):
             if node == peer:
                 del self._pending[call_id]

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import anyio
-from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream, TaskGroup
 
 from .._core import get_logger
 from . import _handshake as handshake
@@ -29,13 +29,19 @@ from ._tasks import spawn_system_task
 from ._tcp_options import TcpOptions
 from ._tcp_peers import Connection, Dialer, Peer
 from ._tcp_statistics import Counters, TcpStatistics
-from ._transport import FrameHandler, PeerHandler, ignore_frame, ignore_peer
+from ._transport import Backlog, FrameHandler, PeerHandler, RefusalHandler, ignore_frame, ignore_peer
 
 log = get_logger("genstatem.net")
 
 _MAX_NAME_BYTES: Final = 255
 _WRITE_BATCH: Final = 65536
 _ACCEPT_RETRY_DELAY: Final = 0.1
+_FIRST_SWEEP: Final = 64  # peer records kept before idle ones are swept
+_MAX_FAILURE_KINDS: Final = 1024
+_LOGGED_COUNTS: Final = frozenset(10**power for power in range(12))  # the 1st, 10th, 100th... of a kind
+# While a peer's backlog is over the limit, how often to look whether the actors have taken some.
+_BACKLOG_POLL_FIRST: Final = 0.002
+_BACKLOG_POLL_MAX: Final = 0.05
 
 
 class TcpTransport:
@@ -81,8 +87,16 @@ class TcpTransport:
         self._listeners: list[SocketListener] = []
         self._address: tuple[str, int] | None = None
         self._peers: dict[str, Peer] = {}
-        self._handshaking = 0
+        # Incoming connections in their handshake: from known hosts, from others, and per host.
+        self._handshaking_known = 0
+        self._handshaking_unknown = 0
+        self._handshaking_from: dict[str, int] = {}
         self._counters = Counters()
+        self._backlog: Backlog | None = None
+        self._on_refused: RefusalHandler | None = None
+        # Incoming handshake failures per (host, reason), to log the 1st, 10th, 100th... of each.
+        self._incoming_failures: dict[tuple[str, str], int] = {}
+        self._sweep_at = _FIRST_SWEEP
 
     def __repr__(self) -> str:
         where = "" if self._address is None else f" at {self._address[0]}:{self._address[1]}"
@@ -114,7 +128,26 @@ class TcpTransport:
         return self._counters.snapshot(
             connected_peers=sum(peer.connection is not None for peer in self._peers.values()),
             buffered_frames=sum(peer.queued_frames for peer in self._peers.values()),
+            peer_records=len(self._peers),
         )
+
+    def watch_backlog(self, backlog: Backlog) -> None:
+        """Stop reading a peer's connection while ``backlog(peer)`` is over ``receive_buffer_bytes``.
+
+        A node calls this before ``start`` (``ReceiveBackpressure``); without
+        it every frame is delivered as soon as it is read.
+        """
+        self._backlog = backlog
+
+    def watch_refusals(self, handler: RefusalHandler) -> None:
+        """Call ``handler(peer, reason)`` when a dial to ``peer`` is refused (``ReportsRefusals``).
+
+        Refused means the peer answered but will not have this node: a
+        wrong secret or node name, another handshake version, TLS failing.
+        What was queued for the peer is dropped then, and the dialler backs
+        off exponentially; a later ``send`` dials again once the backoff ends.
+        """
+        self._on_refused = handler
 
     # -- the Transport protocol ----------------------------------------------------------
 
@@ -268,8 +301,17 @@ class TcpTransport:
         state = self._peers.get(name)
         if state is None:
             _check_name(name)
+            if len(self._peers) >= self._sweep_at:
+                self._sweep_idle_peers()
             state = self._peers[name] = Peer(name, self.options.reconnect_initial_delay)
         return state
+
+    def _sweep_idle_peers(self) -> None:
+        """Forget the nodes there is nothing to remember about, so the table shrinks as peers go."""
+        now = anyio.current_time()
+        for name in [name for name, state in self._peers.items() if state.idle(now)]:
+            del self._peers[name]
+        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._peers))
 
     def _full(self, state: Peer) -> bool:
         return (
@@ -297,9 +339,12 @@ class TcpTransport:
         conn = Connection(
             state, authenticated.stream, authenticated.decoder, outgoing=outgoing, incarnation=authenticated.incarnation
         )
+        conn.host = _remote_host(authenticated.stream)
         conn.greeting = authenticated.greeting
         state.connection = conn
         state.backoff = self.options.reconnect_initial_delay
+        state.retry_at = 0.0
+        state.failure = None
         self._counters.connections_established += 1
         log.info(
             "tcp connection up",
@@ -391,7 +436,33 @@ class TcpTransport:
             except FrameError as exc:
                 return f"bad frame: {exc.reason}", True
             self._deliver(conn, frames)
+            if frames:
+                await self._hold_back(conn, sum(map(len, frames)))
         return "connection closed", False
+
+    async def _hold_back(self, conn: Connection, delivered: int) -> None:
+        """Read no more from ``conn`` while what its peer sent still fills too much of the mailboxes here.
+
+        The socket is left unread, so the kernel's buffers fill, TCP's flow
+        control stops the peer's writes, its send buffer fills, and its
+        ``drain`` waits: a fast sender is slowed to the pace of the actors
+        it sends to. Asking the node is a walk over the actors the peer
+        reached, so it is done only once the count kept here passes the limit.
+        """
+        backlog = self._backlog
+        limit = self.options.receive_buffer_bytes
+        conn.backlog += delivered
+        if backlog is None or conn.backlog <= limit:
+            return
+        conn.backlog = backlog(conn.peer.name)
+        if conn.backlog <= limit:
+            return
+        self._counters.receive_pauses += 1
+        delay = _BACKLOG_POLL_FIRST
+        while conn.backlog > limit and not conn.closed:
+            await anyio.sleep(delay)
+            delay = min(delay * 2, _BACKLOG_POLL_MAX)
+            conn.backlog = backlog(conn.peer.name)
 
     def _deliver(self, conn: Connection, frames: list[bytes]) -> None:
         for frame in frames:
@@ -443,32 +514,72 @@ class TcpTransport:
                 log.warning("tcp accept failed", node=self._me.node, reason=repr(exc))
                 await anyio.sleep(_ACCEPT_RETRY_DELAY)
                 continue
-            if self._handshaking >= self.options.max_handshakes:
+            host = _remote_host(stream)
+            known = self._is_known(host)
+            refusal = self._handshake_slot(host, known)
+            if refusal is not None:
                 self._counters.connections_refused += 1
-                log.warning(
+                # An attacker can make this happen thousands of times a second: say it once a while.
+                (log.warning if self._counters.connections_refused in _LOGGED_COUNTS else log.debug)(
                     "tcp connection refused",
                     node=self._me.node,
                     address=_remote(stream),
-                    reason="too many handshakes in progress",
+                    reason=refusal,
+                    refused_so_far=self._counters.connections_refused,
                 )
                 await anyio.aclose_forcefully(stream)
                 continue
-            self._handshaking += 1
+            if known:
+                self._handshaking_known += 1
+            else:
+                self._handshaking_unknown += 1
+            self._handshaking_from[host] = self._handshaking_from.get(host, 0) + 1
             assert self._task_group is not None
-            self._task_group.start_soon(self._serve, stream)
+            self._task_group.start_soon(self._serve, stream, host, known)
 
-    async def _serve(self, stream: SocketStream) -> None:
+    def _is_known(self, host: str) -> bool:
+        """Whether ``host`` is where a node of the network lives: one listed in ``peers``, or one connected now."""
+        if any(peer.connection is not None and peer.connection.host == host for peer in self._peers.values()):
+            return True
+        addresses = self.options.peers
+        return isinstance(addresses, Mapping) and any(address[0] == host for address in addresses.values())
+
+    def _handshake_slot(self, host: str, known: bool) -> str | None:
+        """Why a new connection from ``host`` may not start its handshake now, or ``None`` if it may.
+
+        Known hosts have ``max_handshakes`` slots of their own, so that no
+        flood from elsewhere keeps a node of the network out; other hosts
+        share as many, at most ``max_handshakes_per_address`` each, so that
+        no single one keeps new nodes out.
+        """
+        if known:
+            if self._handshaking_known >= self.options.max_handshakes:
+                return "too many handshakes in progress from known hosts"
+            return None
+        if self._handshaking_unknown >= self.options.max_handshakes:
+            return "too many handshakes in progress from unknown hosts"
+        if self._handshaking_from.get(host, 0) >= self.options.max_handshakes_per_address:
+            return "too many handshakes in progress from this address"
+        return None
+
+    async def _serve(self, stream: SocketStream, host: str, known: bool) -> None:
         attempt = Attempt("incoming", _remote(stream), stream)
         conn: Connection | None = None
         try:
             with anyio.move_on_after(self.options.handshake_timeout):
                 conn = await self._accept_handshake(attempt)
             if conn is None:
-                raise HandshakeError("handshake timed out")
+                raise HandshakeError(handshake.TIMED_OUT)
         except Exception as exc:
             self._handshake_failed(attempt, exc)
         finally:
-            self._handshaking -= 1
+            if known:
+                self._handshaking_known -= 1
+            else:
+                self._handshaking_unknown -= 1
+            left = self._handshaking_from.pop(host) - 1
+            if left:
+                self._handshaking_from[host] = left
             if conn is None:
                 await anyio.aclose_forcefully(attempt.stream or stream)
         if conn is not None:
@@ -499,6 +610,10 @@ class TcpTransport:
         try:
             with dialer.scope:
                 while state.dialer is dialer and state.connection is None and state.queue:
+                    wait = state.retry_at - anyio.current_time()
+                    if wait > 0:  # the backoff of an earlier dialler still runs
+                        await anyio.sleep(wait)
+                        continue
                     address = self._resolve(state.name)
                     if address is None:
                         dropped = self._drop_queue(state)
@@ -515,10 +630,21 @@ class TcpTransport:
                         self._call_peer_handler(self.on_connect_failed, state.name)
                     delay = state.backoff
                     state.backoff = min(delay * 2, self.options.reconnect_max_delay)
-                    await anyio.sleep(delay * random.uniform(0.5, 1.0))
+                    state.retry_at = anyio.current_time() + delay * random.uniform(0.5, 1.0)
+                    if attempt.refusal is not None:
+                        self._drop_queue(state)
+                        self._report_refusal(state.name, attempt.refusal)
         finally:
             if state.dialer is dialer:
                 state.dialer = None
+
+    def _report_refusal(self, peer: str, reason: str) -> None:
+        if self._on_refused is None:
+            return
+        try:
+            self._on_refused(peer, reason)
+        except Exception:
+            log.exception("tcp refusal handler raised", node=self._me.node, peer=peer)
 
     async def _dial_once(
         self, state: Peer, dialer: Dialer, address: tuple[str, int], attempt: Attempt
@@ -540,7 +666,7 @@ class TcpTransport:
                     return None
                 result = await self._connect_handshake(state, dialer, address, attempt)
             if result is None:
-                raise HandshakeError("handshake timed out")
+                raise HandshakeError(handshake.TIMED_OUT)
         except Exception as exc:
             self._handshake_failed(attempt, exc)
         finally:
@@ -576,8 +702,12 @@ class TcpTransport:
             return None
 
     def _handshake_failed(self, attempt: Attempt, exc: Exception) -> None:
+        """Count and log a failed handshake, once per cause; mark a dial the peer refused."""
+        tls_error = handshake.tls_failure(exc)
         if isinstance(exc, HandshakeError):
             reason, benign = exc.reason, exc.benign
+        elif tls_error is not None:
+            reason, benign = f"TLS failed: {tls_error}", False
         elif isinstance(exc, FrameError):
             reason, benign = f"bad frame: {exc.reason}", False
         else:
@@ -596,9 +726,26 @@ class TcpTransport:
         }
         if benign:
             log.debug("tcp handshake abandoned", **fields)
+            return
+        self._counters.handshake_failures += 1
+        if attempt.direction == "outgoing":
+            if handshake.is_refusal(exc):
+                attempt.refusal = reason
+            state = self._peers.get(attempt.peer or "")
+            first = state is None or state.failure != reason
+            if state is not None:
+                state.failure = reason
         else:
-            self._counters.handshake_failures += 1
-            log.warning("tcp handshake failed", **fields)
+            first = self._count_incoming_failure(attempt.address.rpartition(":")[0], reason) in _LOGGED_COUNTS
+        (log.warning if first else log.debug)("tcp handshake failed", **fields)
+
+    def _count_incoming_failure(self, host: str, reason: str) -> int:
+        """How many times a handshake from ``host`` failed for ``reason``, this one included."""
+        failures = self._incoming_failures
+        if len(failures) >= _MAX_FAILURE_KINDS and (host, reason) not in failures:
+            failures.clear()
+        count = failures[(host, reason)] = failures.get((host, reason), 0) + 1
+        return count
 
 
 def _check_name(name: object) -> None:
@@ -608,6 +755,15 @@ def _check_name(name: object) -> None:
 
 def _format(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}"
+
+
+def _remote_host(stream: ByteStream) -> str:
+    """The peer's IP address, as a string; ``"?"`` if the stream cannot tell."""
+    try:
+        address = stream.extra(SocketAttribute.remote_address)
+    except Exception:
+        return "?"
+    return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
 def _remote(stream: SocketStream) -> str:

@@ -20,6 +20,7 @@ class TcpNetwork:
 
     Attributes:
         transport: the TCP endpoint (its ``port`` is known once the system runs).
+        node: the system's ``Node`` once it joined (for its ``statistics``), else ``None``.
     """
 
     def __init__(
@@ -28,12 +29,13 @@ class TcpNetwork:
         self.transport = TcpTransport(host, port, max_frame_size=max_frame_size, **options)
         self._max_message_size = max_frame_size
         self._attached = False
+        self.node: Node | None = None
 
     async def attach(self, system: ActorSystem) -> Node:
         """Join ``system`` as ``system.node``; used by ``ActorSystem(network=...)``."""
         if self._attached:
             raise ValueError("a TcpNetwork serves one ActorSystem; make one per system")
         self._attached = True
-        node = await Node.join(system, self.transport, max_size=self._max_message_size)
-        self.transport.on_connect_failed = node.on_connect_failed
-        return node
+        self.node = await Node.join(system, self.transport, max_size=self._max_message_size)
+        self.transport.on_connect_failed = self.node.on_connect_failed
+        return self.node

@@ -37,10 +37,18 @@ class TcpOptions:
             refuses more.
         send_buffer_bytes: bytes a peer's send buffer holds before ``send``
             refuses more (a frame is accepted while the buffer is below it).
+        receive_buffer_bytes: frame bytes from one peer whose messages may wait
+            in this node's mailboxes, not yet taken by the actors they are for,
+            before the node stops reading that peer's connection until they
+            take some (TCP flow control then slows the peer down).
         handshake_timeout: seconds a new connection has to connect, finish
             TLS and the handshake.
         max_handshakes: incoming connections allowed in their handshake at
-            once; more are closed unread.
+            once from known hosts (the IP addresses in a ``peers`` mapping,
+            and those of nodes connected now), and as many again from all
+            other hosts together; more are closed unread.
+        max_handshakes_per_address: incoming connections allowed in their
+            handshake at once from any one host that is not known.
         reconnect_initial_delay: seconds before retrying a failed connect;
             doubled at each failure, with jitter.
         reconnect_max_delay: the cap on that delay.
@@ -56,8 +64,10 @@ class TcpOptions:
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     send_buffer_frames: int = 1024
     send_buffer_bytes: int = 8 << 20
+    receive_buffer_bytes: int = 4 << 20
     handshake_timeout: float = 5.0
     max_handshakes: int = 64
+    max_handshakes_per_address: int = 4
     reconnect_initial_delay: float = 0.1
     reconnect_max_delay: float = 5.0
 
@@ -66,8 +76,17 @@ class TcpOptions:
             raise ValueError("secret must not be empty")
         if (self.server_ssl_context is None) != (self.client_ssl_context is None):
             raise ValueError("give both server_ssl_context and client_ssl_context, or neither")
-        if self.send_buffer_frames < 1 or self.send_buffer_bytes < 1 or self.max_handshakes < 1:
-            raise ValueError("send buffer limits and max_handshakes must be at least 1")
+        if (
+            min(
+                self.send_buffer_frames,
+                self.send_buffer_bytes,
+                self.receive_buffer_bytes,
+                self.max_handshakes,
+                self.max_handshakes_per_address,
+            )
+            < 1
+        ):
+            raise ValueError("buffer limits and max_handshakes must be at least 1")
         if self.handshake_timeout <= 0 or not 0 < self.reconnect_initial_delay <= self.reconnect_max_delay:
             raise ValueError("timeouts must be positive, and reconnect_initial_delay <= reconnect_max_delay")
         FrameDecoder(max_frame_size=self.max_frame_size)  # validates the size

@@ -28,7 +28,18 @@ class Dialer:
 class Peer:
     """What a transport keeps per remote node: its send buffer and its connection."""
 
-    __slots__ = ("backoff", "connection", "dialer", "name", "queue", "queued_bytes", "queued_frames", "room")
+    __slots__ = (
+        "backoff",
+        "connection",
+        "dialer",
+        "failure",
+        "name",
+        "queue",
+        "queued_bytes",
+        "queued_frames",
+        "retry_at",
+        "room",
+    )
 
     def __init__(self, name: str, backoff: float) -> None:
         self.name = name
@@ -40,12 +51,38 @@ class Peer:
         self.dialer: Dialer | None = None
         self.room: anyio.Event | None = None
         self.backoff = backoff
+        # When the next dial may start (a dialler started meanwhile waits for it), and
+        # why the last one failed: the same failure again is not logged again.
+        self.retry_at = 0.0
+        self.failure: str | None = None
+
+    def idle(self, now: float) -> bool:
+        """Nothing to send, no connection, no dialler, nobody waiting, no backoff to remember."""
+        return (
+            self.connection is None
+            and self.dialer is None
+            and not self.queue
+            and self.room is None
+            and self.retry_at <= now
+        )
 
 
 class Connection:
     """An authenticated connection to a peer, from ``on_peer_up`` to ``on_peer_down``."""
 
-    __slots__ = ("closed", "decoder", "greeting", "incarnation", "outgoing", "peer", "scope", "stream", "wakeup")
+    __slots__ = (
+        "backlog",
+        "closed",
+        "decoder",
+        "greeting",
+        "host",
+        "incarnation",
+        "outgoing",
+        "peer",
+        "scope",
+        "stream",
+        "wakeup",
+    )
 
     def __init__(
         self, peer: Peer, stream: ByteStream, decoder: FrameDecoder, *, outgoing: bool, incarnation: bytes
@@ -61,3 +98,7 @@ class Connection:
         # Written before any frame: the listener's ACCEPT, sent by the writer so
         # that the handshake's deadline never cuts a connection already up.
         self.greeting = b""
+        # Frame bytes from the peer the node may still hold: the node's figure
+        # when last asked, plus what was delivered since.
+        self.backlog = 0
+        self.host = ""  # the peer's IP address: a known host, whose handshakes have slots of their own

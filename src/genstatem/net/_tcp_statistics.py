@@ -23,7 +23,13 @@ class TcpStatistics:
         connect_failures: outgoing TCP connects that failed (peer not listening).
         connections_refused: incoming connections closed unread because too
             many handshakes were already in progress.
+        receive_pauses: times a connection stopped being read because the
+            messages from its peer still waiting in local mailboxes passed
+            ``receive_buffer_bytes``.
         connected_peers: nodes with a working connection now.
+        peer_records: nodes the transport keeps a record of now: connected,
+            being dialled, with frames queued, or in a reconnect backoff
+            (idle ones are swept as the table grows).
         buffered_frames: frames waiting in send buffers now.
     """
 
@@ -35,8 +41,10 @@ class TcpStatistics:
     handshake_failures: int
     connect_failures: int
     connections_refused: int
+    receive_pauses: int
     connected_peers: int
     buffered_frames: int
+    peer_records: int
 
 
 class Counters:
@@ -51,6 +59,7 @@ class Counters:
         "frames_received",
         "frames_sent",
         "handshake_failures",
+        "receive_pauses",
     )
 
     def __init__(self) -> None:
@@ -62,9 +71,10 @@ class Counters:
         self.handshake_failures = 0
         self.connect_failures = 0
         self.connections_refused = 0
+        self.receive_pauses = 0
 
-    def snapshot(self, *, connected_peers: int, buffered_frames: int) -> TcpStatistics:
-        """The counts now, with the two figures only the transport can measure."""
+    def snapshot(self, *, connected_peers: int, buffered_frames: int, peer_records: int) -> TcpStatistics:
+        """The counts now, with the figures only the transport can measure."""
         return TcpStatistics(
             frames_sent=self.frames_sent,
             frames_received=self.frames_received,
@@ -74,6 +84,8 @@ class Counters:
             handshake_failures=self.handshake_failures,
             connect_failures=self.connect_failures,
             connections_refused=self.connections_refused,
+            receive_pauses=self.receive_pauses,
             connected_peers=connected_peers,
             buffered_frames=buffered_frames,
+            peer_records=peer_records,
         )

@@ -9,13 +9,22 @@ TCP. Frames from one node to another arrive in the order sent, or not at all.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 FrameHandler = Callable[[str, bytes], None]
 """``handler(peer_node, frame)``: called for each frame that arrives, in order."""
 
 PeerHandler = Callable[[str], None]
 """``handler(peer_node)``: called when a connection to ``peer_node`` comes up or is lost."""
+
+
+Backlog = Callable[[str], int]
+"""``backlog(peer_node)``: bytes of the frames from ``peer_node`` handed to ``on_frame`` that still wait
+in the mailboxes of the actors they were for (an upper bound: never less than the truth)."""
+
+
+RefusalHandler = Callable[[str, str], None]
+"""``handler(peer_node, reason)``: a dial to ``peer_node`` was refused for ``reason``; its queue is dropped."""
 
 
 def ignore_frame(peer: str, frame: bytes) -> None:
@@ -65,4 +74,32 @@ class Transport(Protocol):
 
     async def stop(self) -> None:
         """Leave the network: close every connection and stop listening."""
+        ...
+
+
+@runtime_checkable
+class ReceiveBackpressure(Protocol):
+    """A transport that can stop reading from a peer while the node holds too much of what it sent.
+
+    A node gives such a transport its :data:`Backlog` before ``start``; the
+    transport stops reading a peer's connection while the backlog from that
+    peer is over its limit, so the peer is slowed by flow control instead of
+    growing this node's memory.
+    """
+
+    def watch_backlog(self, backlog: Backlog) -> None:
+        """Use ``backlog`` to learn what each peer's frames still occupy in this node."""
+        ...
+
+
+@runtime_checkable
+class ReportsRefusals(Protocol):
+    """A transport that tells its node when a peer refuses the connection, and why.
+
+    The node then fails what waits on that peer with an error naming the
+    reason, instead of letting it time out.
+    """
+
+    def watch_refusals(self, handler: RefusalHandler) -> None:
+        """Call ``handler(peer, reason)`` each time a dial to ``peer`` is refused."""
         ...
