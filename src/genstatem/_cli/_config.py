@@ -265,24 +265,36 @@ def settings_from(args: argparse.Namespace) -> Settings:
     elif "secret_file" in raw:
         fields["secret_file"] = _relative(base, raw["secret_file"], "secret_file")
 
+    fields["peers"] = _peers_from(args, raw, fields.get("node"))
+    tls = _tls_from(args, raw, base)
+    if tls is not None:
+        fields["tls"] = tls
+    return Settings(**fields)
+
+
+def _peers_from(args: argparse.Namespace, raw: dict[str, Any], node: str | None) -> dict[str, tuple[str, int]]:
+    """The peers of the config file's ``[peers]`` table and of ``--peer`` flags, this node left out."""
     peers_raw = raw.get("peers", {})
     if not isinstance(peers_raw, dict):
         raise CliError('peers must be a table of node = "host:port"')
     peers = {str(name): parse_address(str(address), f"peer {name}") for name, address in peers_raw.items()}
     peers.update(parse_peer(text) for text in getattr(args, "peer", []))
-    if fields.get("node") is not None:
-        peers.pop(fields["node"], None)
-    fields["peers"] = peers
+    if node is not None:
+        peers.pop(node, None)
+    return peers
 
+
+def _tls_from(args: argparse.Namespace, raw: dict[str, Any], base: Path | None) -> TlsFiles | None:
+    """The TLS files of the ``[tls]`` table and the ``--tls-*`` flags; all three or none."""
     tls_raw = raw.get("tls", {})
     tls: dict[str, Path | None] = {}
     for name in ("cert", "key", "ca"):
         from_file = _relative(base, tls_raw[name], f"tls.{name}") if name in tls_raw else None
         tls[name] = getattr(args, f"tls_{name}", None) or from_file
-    if any(tls.values()):
-        cert, key, ca = tls["cert"], tls["key"], tls["ca"]
-        if cert is None or key is None or ca is None:
-            missing = [name for name, value in tls.items() if value is None]
-            raise CliError(f"TLS needs cert, key and ca; missing {', '.join(missing)}")
-        fields["tls"] = TlsFiles(cert=cert, key=key, ca=ca)
-    return Settings(**fields)
+    if not any(tls.values()):
+        return None
+    cert, key, ca = tls["cert"], tls["key"], tls["ca"]
+    if cert is None or key is None or ca is None:
+        missing = [name for name, value in tls.items() if value is None]
+        raise CliError(f"TLS needs cert, key and ca; missing {', '.join(missing)}")
+    return TlsFiles(cert=cert, key=key, ca=ca)

@@ -7,6 +7,7 @@ registered with it (``register``); ``encode_frame`` and ``FrameDecoder``
 carry those bytes over a stream as length-prefixed, versioned frames.
 """
 
+from ._backlog import NodeStatistics as NodeStatistics
 from ._codec import DEFAULT_MAX_DEPTH as DEFAULT_MAX_DEPTH
 from ._codec import DEFAULT_MAX_SIZE as DEFAULT_MAX_SIZE
 from ._codec import MAX_TYPE_ID as MAX_TYPE_ID
@@ -26,13 +27,12 @@ from ._memory import MemoryNetwork as MemoryNetwork
 from ._memory import MemoryTransport as MemoryTransport
 from ._messages import RemoteError as RemoteError
 from ._node import Node as Node
-from ._node import NodeStatistics as NodeStatistics
-from ._node import NodeUnreachable as NodeUnreachable
-from ._node import RemoteRef as RemoteRef
 from ._registry import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._registry import TypeRegistry as TypeRegistry
 from ._registry import default_registry as default_registry
 from ._registry import register as register
+from ._remote import NodeUnreachable as NodeUnreachable
+from ._remote import RemoteRef as RemoteRef
 from ._tcp import TcpTransport as TcpTransport
 from ._tcp_network import TcpNetwork as TcpNetwork
 from ._tcp_options import PeerAddresses as PeerAddresses
