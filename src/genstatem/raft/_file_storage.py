@@ -42,7 +42,7 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -421,6 +421,15 @@ class FileStorage:
 
     # -- writing, in a worker thread -------------------------------------------------------
 
+    async def _flush(self, write: Callable[..., None], *args: Any) -> None:
+        """Run ``write`` (one of the ``_flush_*`` methods below) in a worker thread, the event loop running on.
+
+        Every write of the stores goes through here, so that
+        ``genstatem.testing.SimulatedDisk`` can run it on a simulation's
+        virtual time instead, and tear it at a crash.
+        """
+        await anyio.to_thread.run_sync(write, *args)
+
     def _flush_log(self, incarnation: int, store: FileLogStore, work: _LogWork) -> None:
         with self._io:
             if incarnation != self._incarnation:
@@ -735,7 +744,7 @@ class FileLogStore(_View):
                 return
             self._rewrite, self._operations = False, []
             try:
-                await anyio.to_thread.run_sync(storage._flush_log, self._incarnation, self, work)
+                await storage._flush(storage._flush_log, self._incarnation, self, work)
             except OSError as error:
                 self._failed = error
                 raise
@@ -783,7 +792,7 @@ class FileTermStore(_View):
                 return
             self._dirty = False
             try:
-                await anyio.to_thread.run_sync(storage._flush_term, self._incarnation, self._term, self._voted_for)
+                await storage._flush(storage._flush_term, self._incarnation, self._term, self._voted_for)
             except BaseException:
                 self._dirty = True
                 raise
@@ -829,7 +838,7 @@ class FileSnapshotStore(_View):
                 return
             self._dirty = False
             try:
-                await anyio.to_thread.run_sync(storage._flush_snapshot, self._incarnation, self._snapshot)
+                await storage._flush(storage._flush_snapshot, self._incarnation, self._snapshot)
             except BaseException:
                 self._dirty = True
                 raise
