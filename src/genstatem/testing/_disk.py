@@ -6,10 +6,10 @@ real recovery. A write reaches its file at once, as ``write()`` reaches the
 page cache, and becomes durable only when its flush completes, some
 virtual milliseconds later. A crash in between finds it in flight, and
 ``crash()`` then does to it what a power cut may do: an append to the log
-is cut at a random byte (kept whole, lost, or torn in the middle of its
-frame), a file replaced whole is either the new one or still the old one
-(with a partial temporary file beside it), and segments a compaction
-deleted may come back. Recovery must cope with each of these, and the node
+is kept whole, lost, or (half the time) torn in the middle of its frame; a
+file replaced whole is either the new one or still the old one (with a
+partial temporary file beside it); segments a compaction deleted may come
+back. Recovery must cope with each of these, and the node
 must still have everything it acknowledged: it acknowledges only after the
 flush completed, so nothing that was in flight was acknowledged.
 """
@@ -216,8 +216,12 @@ class SimulatedDisk(FileStorage):
             os.replace(link, self.directory / name)
 
     def _cut(self, name: str, durable: int, written: int) -> None:
-        """Cut the append to ``name`` at a random byte between what was durable and what was written."""
-        end = self._random.randint(durable, written)
+        """Cut the append to ``name``: kept whole, lost, or (half the time) cut at a byte inside it."""
+        draw = self._random.random()
+        if draw < 0.5 and written - durable >= 2:
+            end = self._random.randint(durable + 1, written - 1)
+        else:
+            end = written if draw < 0.75 else durable
         key = "appends_kept" if end == written else "appends_lost" if end == durable else "appends_torn"
         self._counts[key] += 1
         os.truncate(self.directory / name, end)

@@ -28,10 +28,10 @@ import attrs
 import structlog
 
 from ..raft import RaftClient, RaftConfig, RaftError
+from ._disk import DiskStatistics
 from ._history import Operation
 from ._linearizability import CheckResult, KVModel, check
 from ._raft_checks import InvariantViolation
-from ._disk import DiskStatistics
 from ._raft_cluster import NEMESIS_CONFIG, RaftCluster, StorageKind
 from ._simulator import Faults, SimRecord, Simulation
 from ._virtual_time import VirtualTimeEventLoop
