@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,9 @@ import anyio
 import attrs
 
 from ..raft import FileStorage
-from ..raft._file_storage import _SEGMENT, _Rewrite
 
-_ASIDE = ".unsynced"  # inside the node's directory: hard links to the files a write in flight replaced
+_ASIDE = ".unsynced"  # inside the node's directory: hard links to the files as they were before a write in flight
+_SEGMENT = re.compile(r"log-\d{10}\.seg")  # FileStorage's log segments
 
 
 @attrs.frozen
@@ -133,7 +134,9 @@ class SimulatedDisk(FileStorage):
     async def _flush(self, write: Callable[..., None], *args: Any) -> None:
         """Write at once, and be durable after the latency, unless a crash comes first."""
         before = self._files()
-        aside = {name: self._link_aside(name) for name in self._replaced_by(write, args, before)}
+        # Hard links keep the old files, for a crash to undo a replacement or a deletion, and their inodes in use,
+        # so that a file replaced in the write cannot come back with the inode of the one it replaced.
+        aside = {name: self._link_aside(name) for name in before}
         write(*args)
         in_flight = _InFlight(before, self._files(), aside)
         pending = self._in_flight.setdefault(write.__name__, [])
@@ -166,16 +169,6 @@ class SimulatedDisk(FileStorage):
                 if entry.name in ("term", "snapshot") or _SEGMENT.fullmatch(entry.name):
                     found[entry.name] = (entry.inode(), entry.stat().st_size)
         return found
-
-    def _replaced_by(self, write: Callable[..., None], args: tuple[Any, ...], files: Iterable[str]) -> list[str]:
-        """Which of ``files`` ``write`` replaces or deletes: the ones to keep a link to, to undo it."""
-        if write == self._flush_term:
-            return [name for name in files if name == "term"]
-        if write == self._flush_snapshot:
-            return [name for name in files if name == "snapshot"]
-        if args and isinstance(args[-1], _Rewrite):
-            return [name for name in files if _SEGMENT.fullmatch(name)]
-        return []
 
     def _link_aside(self, name: str) -> Path:
         self._links += 1
