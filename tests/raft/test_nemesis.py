@@ -113,6 +113,7 @@ def test_a_seed_on_disk_replays_exactly() -> None:
     assert first.disk == again.disk
     assert first.disk is not None
     assert first.disk.appends_torn > 0
+    assert any("writes in flight" in step for step in first.steps)
     assert "--storage disk" in first.replay_hint()
 
 

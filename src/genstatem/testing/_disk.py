@@ -168,7 +168,7 @@ class SimulatedDisk(FileStorage):
             for entry in entries:
                 if entry.name in ("term", "snapshot") or _SEGMENT.fullmatch(entry.name):
                     found[entry.name] = (entry.inode(), entry.stat().st_size)
-        return found
+        return dict(sorted(found.items()))  # the directory's order is the file system's: a seed's tears must not be
 
     def _link_aside(self, name: str) -> Path:
         self._links += 1
