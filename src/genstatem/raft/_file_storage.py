@@ -42,9 +42,9 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -55,6 +55,8 @@ from ._log import KINDS, Entry
 from ._storage import STALE, Snapshot, _check_chunk, _check_whole, _Log
 
 log = get_logger("genstatem.raft.storage")
+
+_T = TypeVar("_T")
 
 FORMAT_VERSION: Final = 1
 """The on-disk format this release writes and reads."""
@@ -421,6 +423,15 @@ class FileStorage:
 
     # -- writing, in a worker thread -------------------------------------------------------
 
+    async def _flush(self, write: Callable[..., _T], *args: Any) -> _T:
+        """Run ``write`` (one of the ``_flush_*`` methods below) in a worker thread, the event loop running on.
+
+        Every write of the stores goes through here, so that
+        ``genstatem.testing.SimulatedDisk`` can run it on a simulation's
+        virtual time instead, and tear it at a crash.
+        """
+        return await anyio.to_thread.run_sync(write, *args)
+
     def _flush_log(self, incarnation: int, store: FileLogStore, work: _LogWork) -> None:
         with self._io:
             if incarnation != self._incarnation:
@@ -755,7 +766,7 @@ class FileLogStore(_View):
                 return
             self._rewrite, self._operations = False, []
             try:
-                await anyio.to_thread.run_sync(storage._flush_log, self._incarnation, self, work)
+                await storage._flush(storage._flush_log, self._incarnation, self, work)
             except OSError as error:
                 self._failed = error
                 raise
@@ -803,7 +814,7 @@ class FileTermStore(_View):
                 return
             self._dirty = False
             try:
-                await anyio.to_thread.run_sync(storage._flush_term, self._incarnation, self._term, self._voted_for)
+                await storage._flush(storage._flush_term, self._incarnation, self._term, self._voted_for)
             except BaseException:
                 self._dirty = True
                 raise
@@ -850,7 +861,7 @@ class FileSnapshotStore(_View):
                 return
             self._dirty = False
             try:
-                await anyio.to_thread.run_sync(storage._flush_snapshot, self._incarnation, self._snapshot)
+                await storage._flush(storage._flush_snapshot, self._incarnation, self._snapshot)
             except BaseException:
                 self._dirty = True
                 raise
@@ -937,7 +948,7 @@ class FileSnapshotWriter:
         self._written += len(chunk)
         self._data_crc = zlib.crc32(chunk, self._data_crc)
         self._payload_crc = zlib.crc32(chunk, self._payload_crc)
-        await anyio.to_thread.run_sync(_write_all, fd, chunk)
+        await self._store._storage._flush(_write_all, fd, chunk)
 
     async def finish(self) -> Snapshot:
         """Verify the data, flush the file and rename it over ``snapshot``; then it is the store's snapshot.
@@ -958,7 +969,7 @@ class FileSnapshotWriter:
         head += struct.pack(">I", zlib.crc32(head))
         async with store._lock:
             install = storage._install_snapshot
-            snapshot = await anyio.to_thread.run_sync(install, store._incarnation, fd, head, self._path)
+            snapshot = await storage._flush(install, store._incarnation, fd, head, self._path)
             store._snapshot, store._dirty = snapshot, False
         return snapshot
 

@@ -2,6 +2,8 @@
 
 from ..statem import StateMachineDriver as StateMachineDriver
 from ..statem import Step as Step
+from ._disk import DiskStatistics as DiskStatistics
+from ._disk import SimulatedDisk as SimulatedDisk
 from ._history import PENDING as PENDING
 from ._history import HistoryRecorder as HistoryRecorder
 from ._history import Invocation as Invocation
@@ -28,6 +30,7 @@ from ._workload import KVWorkload as KVWorkload
 __all__ = [
     "PENDING",
     "CheckResult",
+    "DiskStatistics",
     "Faults",
     "HistoryRecorder",
     "InvariantViolation",
@@ -42,6 +45,7 @@ __all__ = [
     "RaftCluster",
     "RaftInvariants",
     "SimRecord",
+    "SimulatedDisk",
     "Simulation",
     "StateMachineDriver",
     "Step",

@@ -8,6 +8,11 @@ a nemesis drawing partitions, lost, duplicated, reordered and delayed
 messages, and crashes from the simulation's random generator. Then the
 faults heal, and the cluster must elect a leader and finish every client
 operation within a bounded virtual time. The same seed replays the same run.
+
+With ``storage="disk"`` the nodes keep their state in ``SimulatedDisk`` s,
+real files torn at every crash, so that every crash of the nemesis runs
+``FileStorage``'s recovery; with ``value_bytes`` some values are large, and
+snapshots frequent.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import attrs
 import structlog
 
 from ..raft import RaftClient, RaftConfig, RaftError
+from ._disk import DiskStatistics
 from ._history import Operation
 from ._linearizability import CheckResult, KVModel, check
 from ._raft_checks import InvariantViolation
-from ._raft_cluster import NEMESIS_CONFIG, RaftCluster
+from ._raft_cluster import NEMESIS_CONFIG, RaftCluster, StorageKind
 from ._simulator import Faults, SimRecord, Simulation
 from ._virtual_time import VirtualTimeEventLoop
 from ._workload import CALL_TIMEOUT, KVWorkload, WorkloadStatistics, no_setup
@@ -48,7 +54,9 @@ class Nemesis:
     if paused), a crash of a random node or of the leader, a crash and an
     immediate restart, a power cut of every node, a restart, a heal, a
     leadership transfer, or a membership change (a member removed, or added
-    back). Client nodes join a side of a partition now and then.
+    back). Client nodes join a side of a partition now and then. On a
+    cluster with disks (``RaftCluster(storage="disk")``) it also crashes
+    nodes in the middle of a write (``DISK_ACTIONS``), which the crash tears.
 
     Args:
         sim: the simulation.
@@ -75,6 +83,8 @@ class Nemesis:
         ("transfer", 1),
         ("reconfigure", 1),
     )
+    DISK_ACTIONS: Final = (("crash-mid-write", 3),)
+    """The actions added on a cluster with disks."""
 
     def __init__(
         self, sim: Simulation, cluster: RaftCluster, clients: Sequence[str] = (), admin: RaftClient | None = None
@@ -105,6 +115,7 @@ class Nemesis:
             "heal": self._heal,
             "transfer": self._transfer,
             "reconfigure": self._reconfigure,
+            "crash-mid-write": self._crash_mid_write,
         }
 
     async def start(self, node: str = "nemesis") -> None:
@@ -116,8 +127,9 @@ class Nemesis:
     async def run(self, duration: float, *, step: tuple[float, float] = (0.2, 3.0)) -> None:
         """Apply random faults for ``duration`` virtual seconds, waiting ``step`` seconds between two."""
         end = self.sim.now() + duration
-        names = [name for name, _ in self.ACTIONS]
-        weights = [weight for _, weight in self.ACTIONS]
+        actions = self.ACTIONS + (self.DISK_ACTIONS if self.cluster.disks() else ())
+        names = [name for name, _ in actions]
+        weights = [weight for _, weight in actions]
         while self.sim.now() < end:
             await self.act(self.random.choices(names, weights)[0])
             await self.sim.sleep(self.random.uniform(*step))
@@ -226,6 +238,17 @@ class Nemesis:
             self._note(f"crash {victim}")
             await self.cluster.crash(victim)
 
+    async def _crash_mid_write(self, members: list[str], leader: str) -> None:
+        """Crash a node (the leader, half the time) as soon as it is writing to its disk: the write is torn."""
+        disks = self.cluster.disks()
+        up = [m for m in members if m not in self.cluster.down and m in disks]
+        if up:
+            victim = leader if leader in up and self.random.random() < 0.5 else self.random.choice(up)
+            with anyio.move_on_after(2.0):
+                await disks[victim].wait_for_write()
+            self._note(f"crash {victim} with {disks[victim].in_flight()} writes in flight")
+            await self.cluster.crash(victim)
+
     async def _crash_leader(self, members: list[str], leader: str) -> None:
         await self._crash(members, leader, of_leader=True)
 
@@ -319,6 +342,10 @@ class NemesisReport:
         invariants: what the invariant checker counted.
         trace: the simulation's trace if asked for (``keep_trace=True``), else empty.
         trace_length: how many records the trace had.
+        storage: what the nodes stored their state in, ``"memory"`` or ``"disk"``.
+        value_bytes: the ``value_bytes`` the run was given.
+        disk: what the crashes did to the disks' writes in flight, summed over
+            the nodes (``None`` with ``storage="memory"``).
     """
 
     seed: int
@@ -335,6 +362,9 @@ class NemesisReport:
     invariants: dict[str, int]
     trace: tuple[SimRecord, ...]
     trace_length: int
+    storage: StorageKind = "memory"
+    value_bytes: int | None = None
+    disk: DiskStatistics | None = None
 
     @property
     def ok(self) -> bool:
@@ -351,6 +381,9 @@ class NemesisReport:
         command = f"python scripts/raft_nemesis.py --replay {self.seed} --nodes {self.nodes}"
         if self.fault_time != DEFAULT_FAULT_TIME:
             command += f" --fault-time {self.fault_time[0]:g}:{self.fault_time[1]:g}"
+        command += f" --storage {self.storage}"
+        if self.value_bytes is not None:
+            command += f" --value-bytes {self.value_bytes}"
         return command
 
 
@@ -367,6 +400,8 @@ def run_nemesis(
     check_timeout: float = 5.0,
     keep_trace: bool = False,
     quiet: bool = True,
+    storage: StorageKind = "memory",
+    value_bytes: int | None = None,
 ) -> NemesisReport:
     """Run one seed: a cluster under a random nemesis, with clients; then heal and check.
 
@@ -384,27 +419,47 @@ def run_nemesis(
         check_timeout: wall-clock seconds for the linearizability check.
         keep_trace: keep the simulation's trace in the report.
         quiet: capture the nodes' log output instead of printing it.
+        storage: ``"memory"`` (``MemoryStorage``), or ``"disk"``
+            (``SimulatedDisk``: real files in a scratch directory, torn at
+            every crash, so that the crashes exercise recovery).
+        value_bytes: with it, a quarter of the values written are padded up to
+            this many bytes, and snapshots are taken every few entries, so that
+            large entries and large snapshots are in the mix.
 
     Returns:
         The report; ``report.ok`` says whether it passed.
     """
-    run = _NemesisRun([f"n{number}" for number in range(1, nodes + 1)], clients=clients, fault_time=fault_time)
+    members = [f"n{number}" for number in range(1, nodes + 1)]
+    run = _NemesisRun(members, clients=clients, fault_time=fault_time, storage=storage, value_bytes=value_bytes)
     error: str | None = None
     try:
         with _captured_logs(quiet):
             anyio.run(_main, run.scenario, seed, backend_options={"loop_factory": VirtualTimeEventLoop})
     except Exception as failure:  # a crash of the harness or of a node is a failure of the seed too
         error = _describe(failure)
+    finally:
+        if run.cluster is not None:
+            run.cluster.close()
     return run.report(seed, error, check_timeout=check_timeout, keep_trace=keep_trace)
 
 
 class _NemesisRun:
     """One seed's run: the parts it made and the times it measured, kept even when it fails half-way."""
 
-    def __init__(self, members: list[str], *, clients: int, fault_time: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        members: list[str],
+        *,
+        clients: int,
+        fault_time: tuple[float, float],
+        storage: StorageKind,
+        value_bytes: int | None,
+    ) -> None:
         self.members = members
         self.clients = clients
         self.fault_time = fault_time
+        self.storage: StorageKind = storage
+        self.value_bytes = value_bytes
         self.sim: Simulation | None = None
         self.cluster: RaftCluster | None = None
         self.workload: KVWorkload | None = None
@@ -416,8 +471,9 @@ class _NemesisRun:
     async def scenario(self, sim: Simulation) -> None:
         """Faults with clients running, then the heal; then liveness, catching up and the invariants."""
         self.sim = sim
-        self.cluster = cluster = RaftCluster(sim, self.members, config=_random_config(sim.random))
-        self.workload = workload = KVWorkload(sim, cluster, clients=self.clients)
+        config = _random_config(sim.random, frequent_snapshots=self.value_bytes is not None)
+        self.cluster = cluster = RaftCluster(sim, self.members, config=config, storage=self.storage)
+        self.workload = workload = KVWorkload(sim, cluster, clients=self.clients, value_bytes=self.value_bytes)
         self.nemesis = nemesis = Nemesis(sim, cluster, workload.names)
         await cluster.start()
         await workload.start()
@@ -471,18 +527,27 @@ class _NemesisRun:
             invariants=cluster.invariants.summary() if cluster is not None and cluster.invariants is not None else {},
             trace=tuple(sim.trace) if sim is not None and keep_trace else (),
             trace_length=len(sim.trace) if sim is not None else 0,
+            storage=self.storage,
+            value_bytes=self.value_bytes,
+            disk=_disk_statistics(cluster) if cluster is not None and self.storage == "disk" else None,
         )
 
 
-def _random_config(rnd: random.Random) -> RaftConfig:
+def _random_config(rnd: random.Random, *, frequent_snapshots: bool = False) -> RaftConfig:
     """``NEMESIS_CONFIG`` with its safety options and batching drawn at random (mostly on)."""
     return attrs.evolve(
         NEMESIS_CONFIG,
         pre_vote=rnd.random() < 0.8,
         check_quorum=rnd.random() < 0.8,
-        snapshot_every=rnd.choice((None, 8, 32)),
+        snapshot_every=rnd.choice((2, 4, 8) if frequent_snapshots else (None, 8, 32)),
         max_inflight=rnd.choice((1, 8)),
     )
+
+
+def _disk_statistics(cluster: RaftCluster) -> DiskStatistics:
+    """The disks' statistics, summed over the members."""
+    totals = [attrs.astuple(disk.statistics()) for disk in cluster.disks().values()]
+    return DiskStatistics(*(sum(column) for column in zip(*totals, strict=True)))
 
 
 async def _elect(sim: Simulation, cluster: RaftCluster, nemesis: Nemesis, *, deadline: float) -> float:

@@ -2,27 +2,37 @@
 
 The harness that ``run_nemesis`` builds on (with ``KVWorkload`` and
 ``Nemesis``), and that a test can use alone: start the members, crash and
-restart them, and ask who leads.
+restart them, and ask who leads. Their storage is a ``MemoryStorage``
+each, or with ``storage="disk"`` a ``SimulatedDisk`` each, in a scratch
+directory that ``close()`` removes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, cast
+from pathlib import Path
+from typing import Final, Literal, cast
 
 from .._core import ActorSystem
-from ..raft import KVMachine, MemoryStorage, RaftConfig, RaftNode, RaftSpec, StateMachine
+from ..raft import KVMachine, MemoryStorage, RaftConfig, RaftNode, RaftSpec, StateMachine, Storage
+from ._disk import SimulatedDisk, remove_directory, scratch_directory
 from ._raft_checks import LEADER, RaftInvariants, running_raft_node
 from ._simulator import Simulation
 
 NEMESIS_CONFIG: Final = RaftConfig(election_timeout=(0.5, 1.0), heartbeat_interval=0.1)
 """The timing ``run_nemesis`` gives its nodes: elections in 0.5 to 1 virtual second."""
 
+StorageKind = Literal["memory", "disk"]
+"""What a ``RaftCluster``'s nodes store their state in: ``MemoryStorage`` or ``SimulatedDisk``."""
+
 
 class RaftCluster:
-    """RaftNodes on simulated nodes, each with a ``MemoryStorage`` that outlives its crashes.
+    """RaftNodes on simulated nodes, each with storage that outlives its crashes.
 
-    Every node runs ``RaftNode`` registered as ``name``, with a state machine
+    With ``storage="memory"`` (the default) each member has a
+    ``MemoryStorage``; with ``storage="disk"`` a ``SimulatedDisk`` (real
+    files, torn at a crash, seeded by the simulation's seed) in a scratch
+    directory, which ``close()`` removes. Every node runs ``RaftNode`` registered as ``name``, with a state machine
     from ``machine`` and election timers seeded by the simulation's seed and
     the node's incarnation. With ``check=True`` (the default) a
     ``RaftInvariants`` observes the simulation and records what every node
@@ -35,6 +45,7 @@ class RaftCluster:
         machine: the state machine factory.
         name: the name the RaftNodes are registered under.
         check: attach a ``RaftInvariants`` (as ``invariants``).
+        storage: ``"memory"`` or ``"disk"``.
     """
 
     def __init__(
@@ -46,12 +57,24 @@ class RaftCluster:
         machine: Callable[[], StateMachine] = KVMachine,
         name: str = "raft",
         check: bool = True,
+        storage: StorageKind = "memory",
     ) -> None:
         self.sim = sim
         self.members = tuple(members)
         self.config = config
         self.name = name
-        self.storages = {member: MemoryStorage() for member in self.members}
+        self.directory: Path | None = None
+        """The scratch directory of the disks (``None`` with ``storage="memory"``)."""
+        self.storages: dict[str, Storage] = {}
+        if storage == "disk":
+            self.directory = root = scratch_directory()
+            for member in self.members:
+                seed = f"{sim.seed}/{member}/disk"
+                self.storages[member] = SimulatedDisk(root / member, node=member, cluster=name, seed=seed)
+        elif storage == "memory":
+            self.storages = {member: MemoryStorage() for member in self.members}
+        else:
+            raise ValueError(f"storage must be 'memory' or 'disk', not {storage!r}")
         self.invariants: RaftInvariants | None = RaftInvariants.attach(sim, self.members, name=name) if check else None
         self._machine = machine
         self._starts = dict.fromkeys(self.members, 0)
@@ -96,9 +119,26 @@ class RaftCluster:
         return cast(RaftNode | None, running_raft_node(self.sim, member, self.name))
 
     async def crash(self, member: str) -> None:
-        """Crash ``member``: what it did not sync is lost."""
+        """Crash ``member``: what it did not sync is lost, and on a disk what was being synced may be torn."""
         self.down.add(member)
         await self.sim.crash(member)
+        storage = self.storages[member]
+        if isinstance(storage, SimulatedDisk):
+            storage.crash()
+
+    def disks(self) -> dict[str, SimulatedDisk]:
+        """The members' ``SimulatedDisk`` s (none with ``storage="memory"``)."""
+        return {member: disk for member, disk in self.storages.items() if isinstance(disk, SimulatedDisk)}
+
+    def close(self) -> None:
+        """Release the disks and remove their scratch directory (nothing to do with ``storage="memory"``).
+
+        Call it once the simulation is over: the nodes must not run any more.
+        """
+        for disk in self.disks().values():
+            disk.close()
+        if self.directory is not None:
+            remove_directory(self.directory)
 
     async def restart(self, member: str) -> None:
         """Restart a crashed ``member`` from its storage."""

@@ -51,6 +51,10 @@ class KVWorkload:
         keys: the keys to use.
         timeout: each operation's timeout, in virtual seconds (retries included).
         pause: ``(min, max)`` virtual seconds a client waits between operations.
+        value_bytes: with it, a quarter of the values written are padded to a
+            size drawn log-uniformly up to this many bytes, so that large
+            entries and large snapshots are in the mix; without it every value
+            is a few bytes.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class KVWorkload:
         keys: Sequence[str] = ("x", "y", "z"),
         timeout: float = 5.0,
         pause: tuple[float, float] = (0.0, 0.3),
+        value_bytes: int | None = None,
     ) -> None:
         self.sim = sim
         self.cluster = cluster
@@ -81,6 +86,8 @@ class KVWorkload:
         """When each operation that timed out gave up (virtual time)."""
         self._seen: dict[tuple[str, str], str | None] = {}
         self._values = 0
+        self.value_bytes = value_bytes
+        self._sizes = random.Random(f"{sim.seed}/values")
 
     async def start(self) -> None:
         """Start the client nodes."""
@@ -175,7 +182,10 @@ class KVWorkload:
 
     def _fresh(self, name: str) -> str:
         self._values += 1
-        return f"{name}:{self._values}"
+        value = f"{name}:{self._values}"
+        if self.value_bytes and self._sizes.random() < 0.25:
+            value += ":" + "v" * round(self.value_bytes ** self._sizes.random())
+        return value
 
 
 async def no_setup(system: ActorSystem) -> None:
