@@ -27,7 +27,7 @@ from ._handshake import Attempt, Authenticated, HandshakeError, Identity
 from ._tasks import spawn_system_task
 from ._tcp_dial import _LOGGED_COUNTS, Dialing, _format
 from ._tcp_options import TcpOptions
-from ._tcp_peers import Connection, Peer
+from ._tcp_peers import Connection, Dialer, Peer
 from ._tcp_statistics import Counters, TcpStatistics
 from ._transport import Backlog, FrameHandler, PeerHandler, RefusalHandler, ignore_frame, ignore_peer
 
@@ -321,6 +321,11 @@ class TcpTransport(Dialing):
         if state.room is not None and not self._full(state):
             state.room.set()
             state.room = None
+
+    def _start_dialer(self, state: Peer) -> None:
+        assert self._task_group is not None
+        dialer = state.dialer = Dialer()
+        self._task_group.start_soon(self._dial, state, dialer)
 
     def _drop_queue(self, state: Peer) -> int:
         dropped = state.queued_frames

@@ -15,8 +15,6 @@ from ._handshake import Attempt, HandshakeError
 from ._tcp_peers import Connection, Dialer, Peer
 
 if TYPE_CHECKING:
-    from anyio.abc import TaskGroup
-
     from ._handshake import Authenticated, Identity
     from ._tcp_options import TcpOptions
     from ._tcp_statistics import Counters
@@ -36,7 +34,6 @@ class Dialing:
         on_connect_failed: PeerHandler
         _state: str
         _me: Identity
-        _task_group: TaskGroup | None
         _peers: dict[str, Peer]
         _counters: Counters
         _on_refused: RefusalHandler | None
@@ -46,11 +43,6 @@ class Dialing:
         def _connection_up(self, authenticated: Authenticated, *, outgoing: bool) -> Connection: ...
         def _call_peer_handler(self, handler: PeerHandler, peer: str) -> None: ...
         async def _run_connection(self, conn: Connection, first_frames: list[bytes]) -> None: ...
-
-    def _start_dialer(self, state: Peer) -> None:
-        assert self._task_group is not None
-        dialer = state.dialer = Dialer()
-        self._task_group.start_soon(self._dial, state, dialer)
 
     async def _dial(self, state: Peer, dialer: Dialer) -> None:
         """Connect to ``state``'s node, retrying with backoff while there is something to send."""
