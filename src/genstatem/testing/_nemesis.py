@@ -47,8 +47,9 @@ class Nemesis:
     than an election timeout), a node silenced both ways without a word (as
     if paused), a crash of a random node or of the leader, a crash and an
     immediate restart, a power cut of every node, a restart, a heal, a
-    leadership transfer, or a membership change (a member removed, or added
-    back). Client nodes join a side of a partition now and then.
+    leadership transfer, or a membership change (a member removed, added
+    back as a learner, or that learner promoted to voter). Client nodes
+    join a side of a partition now and then.
 
     Args:
         sim: the simulation.
@@ -85,6 +86,7 @@ class Nemesis:
         self.admin = admin
         self.random = sim.random
         self.removed: set[str] = set()
+        self.learners: set[str] = set()  # members added back as learners, not yet promoted
         """Members whose removal was asked for (it may or may not have happened) and not yet undone."""
         self.steps: list[str] = []
         """What was done, with the virtual time, in order."""
@@ -139,13 +141,10 @@ class Nemesis:
         self._note("healed the network, restarted every node")
 
     async def restore_members(self, deadline: float) -> None:
-        """Add back every member whose removal was asked for, retrying until ``deadline`` (virtual time)."""
-        while self.removed and self.admin is not None and self.sim.now() < deadline:
-            member = min(self.removed)
-            outcome = await self._admin(self.admin.add_member(member))
-            self._note(f"add {member} back: {outcome}")
-            if outcome == "ok":
-                self.removed.discard(member)
+        """Add back every member whose removal was asked for, as a learner then promoted, until ``deadline``."""
+        while (self.removed or self.learners) and self.admin is not None and self.sim.now() < deadline:
+            if not await self._readd():
+                await self.sim.sleep(CALL_TIMEOUT)  # a learner not caught up yet is refused at once
 
     # -- the actions, each given the members (in order) and the leader (or a member) -------
 
@@ -246,16 +245,38 @@ class Nemesis:
             self._note(f"transfer leadership to {target}: {await self._admin(self.admin.transfer_leadership(target))}")
 
     async def _reconfigure(self, members: list[str], leader: str) -> None:
-        """Remove a member, or add back the one removed."""
+        """Remove a member, or add back the one removed as a learner, or promote that learner."""
         if self.admin is None:
             return
-        if self.removed:
-            member = self.removed.pop()
-            self._note(f"add {member}: {await self._admin(self.admin.add_member(member))}")
+        if self.removed or self.learners:
+            await self._readd()
         else:
             member = self.random.choice(members)
             self.removed.add(member)
             self._note(f"remove {member}: {await self._admin(self.admin.remove_member(member))}")
+
+    async def _readd(self) -> bool:
+        """Promote a learner added back, else add back a removed member as a learner; whether it was done."""
+        assert self.admin is not None
+        if self.learners:
+            member = min(self.learners)
+            outcome = await self._admin(self.admin.promote(member))
+            self._note(f"promote {member}: {outcome}")
+            if outcome == "ok":
+                self.learners.discard(member)
+        else:
+            member = min(self.removed)
+            leading = self.cluster.leader()
+            leader = self.cluster.node(leading) if leading is not None else None
+            if leader is not None and member in leader.voters:  # its removal never took effect
+                self.removed.discard(member)
+                return True
+            outcome = await self._admin(self.admin.add_learner(member))
+            self._note(f"add {member} back as a learner: {outcome}")
+            if outcome == "ok":
+                self.removed.discard(member)
+                self.learners.add(member)
+        return outcome == "ok"
 
     # -- helpers ---------------------------------------------------------------------------
 
