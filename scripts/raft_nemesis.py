@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 
 from genstatem.testing import DiskStatistics
-from genstatem.testing._nemesis import DEFAULT_FAULT_TIME, NemesisReport, run_nemesis
+from genstatem.testing._nemesis_run import DEFAULT_FAULT_TIME, NemesisReport, run_nemesis
 
 
 def _run(job: tuple[int, dict[str, Any]]) -> dict[str, Any]:

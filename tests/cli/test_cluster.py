@@ -124,6 +124,23 @@ def test_commands_that_cannot_do_their_job_exit_1_with_a_reason(
     )
 
 
+def test_a_learner_is_added_shown_refused_promotion_while_behind_and_removed(
+    cluster: LocalCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``add --learner`` adds a learner the status shows; ``promote`` refuses one that is not caught up, saying why."""
+    assert run(capsys, cluster, "raft", "add", "d", "--learner") == (0, "added d as a learner\n", "")
+    status, out, _ = run(capsys, cluster, "raft", "status", "--json")
+    leader = {member["id"]: member for member in json.loads(out)["members"]}[json.loads(out)["leader"]]
+    assert (leader["members"], leader["learners"]) == (["a", "b", "c"], ["d"])
+    status, out, _ = run(capsys, cluster, "raft", "status")
+    assert out.splitlines()[-1].endswith(", members a,b,c, learners d")
+    status, out, err = run(capsys, cluster, "raft", "promote", "d")  # never started: it holds nothing
+    assert (status, out) == (1, "")
+    assert err.startswith("genstatem: refused: d is not caught up: it holds the log to index 0, the commit index is ")
+    assert run(capsys, cluster, "raft", "promote", "a") == (1, "", "genstatem: a is a voter already\n")
+    assert run(capsys, cluster, "raft", "remove", "d") == (0, "removed d\n", "")
+
+
 def test_sigterm_hands_leadership_over_before_the_leader_exits(
     cluster: LocalCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:

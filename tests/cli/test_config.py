@@ -87,12 +87,11 @@ def test_a_user_machine_is_named_as_module_colon_factory() -> None:
         settings_from(parser().parse_args(["raft", "serve", "--machine", "no_such_module:M"])).machine_factory()
 
 
-def test_promote_says_learners_are_not_supported_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
-    """``raft promote`` exits 1 with one line: there are no learners yet."""
-    assert main(["raft", "promote", "d", "--peer", "a=127.0.0.1:1"]) == 1
-    assert capsys.readouterr().err == (
-        "genstatem: learners are not supported yet: `genstatem raft add NODE` adds a voting member\n"
-    )
+def test_add_takes_learner_and_promote_takes_a_node() -> None:
+    """``raft add NODE --learner`` asks for a learner (a voter without it, as etcd's ``member add``); promote a NODE."""
+    assert parser().parse_args(["raft", "add", "d", "--learner"]).learner is True
+    assert parser().parse_args(["raft", "add", "d"]).learner is False
+    assert parser().parse_args(["raft", "promote", "d"]).member == "d"
 
 
 def test_serve_without_a_data_directory_fails_in_one_line(
@@ -111,9 +110,9 @@ def test_python_m_genstatem_passes_raft_and_kv_to_the_command_line(capsys: pytes
     """``python -m genstatem raft ...`` is the ``genstatem`` command, named as typed in its messages."""
     from genstatem.__main__ import main as python_m_main
 
-    assert python_m_main(["raft", "promote", "d"]) == 1
+    assert python_m_main(["raft", "serve", "--node", "a"]) == 1
     assert capsys.readouterr().err.endswith(
-        ": learners are not supported yet: `genstatem raft add NODE` adds a voting member\n"
+        ": raft serve needs node, listen and data (in the config file or as flags)\n"
     )
 
 

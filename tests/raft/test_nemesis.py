@@ -18,7 +18,7 @@ import pytest
 
 from genstatem.raft import RaftNode
 from genstatem.testing import DiskStatistics, NemesisReport, run_nemesis
-from genstatem.testing._nemesis import LIVENESS_BOUND
+from genstatem.testing._nemesis_run import LIVENESS_BOUND
 
 CI_FAULT_TIME = (5.0, 15.0)  # virtual seconds of faults per seed (the script runs longer ones)
 THREE_NODE_BATCHES = [range(start, start + 20) for start in range(0, 140, 20)]

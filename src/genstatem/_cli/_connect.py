@@ -72,7 +72,7 @@ class Cluster:
                     group.start_soon(ask)
             for status in list(found.values()):
                 if isinstance(status, RaftStatus):
-                    for member in status.members:
+                    for member in status.members + status.learners:
                         if member not in self.peers:
                             found[member] = "address unknown"
         return dict(sorted(found.items()))

@@ -14,8 +14,6 @@ from ._connect import Cluster, open_cluster
 from ._serve import PEERS, serve
 from ._status import leader_of, rows, table
 
-LEARNERS_NOT_SUPPORTED = "learners are not supported yet: `genstatem raft add NODE` adds a voting member"
-
 
 def add_parser(commands: Any) -> None:
     """Add ``raft`` and its subcommands to ``commands``."""
@@ -36,6 +34,9 @@ def add_parser(commands: Any) -> None:
 
     parser = actions.add_parser("add", allow_abbrev=False, help="add a member (start its `raft serve --join` first)")
     parser.add_argument("member", metavar="NODE")  # not "node": that is the --node field of a file
+    parser.add_argument(
+        "--learner", action="store_true", help="add it as a learner: it votes once `raft promote`d (as etcd does)"
+    )
     parser.add_argument("--address", metavar="HOST:PORT", help="where it listens, if the members do not know yet")
     add_connection_arguments(parser)
     parser.set_defaults(run=run_add)
@@ -43,7 +44,7 @@ def add_parser(commands: Any) -> None:
     for name, help_text in (
         ("remove", "remove a member (a leader removed steps down)"),
         ("transfer", "hand leadership to a member, and wait until it leads"),
-        ("promote", "make a learner a voting member (not supported yet)"),
+        ("promote", "make a learner a voting member, once it has caught up"),
     ):
         parser = actions.add_parser(name, allow_abbrev=False, help=help_text)
         parser.add_argument("member", metavar="NODE")  # not "node": that is the --node field of a file
@@ -73,17 +74,20 @@ async def run_status(args: argparse.Namespace) -> int:
 
 
 async def run_add(args: argparse.Namespace) -> int:
-    """``raft add NODE [--address HOST:PORT]``."""
+    """``raft add NODE [--learner] [--address HOST:PORT]``."""
     async with open_cluster(settings_from(args)) as cluster:
         leader = await cluster.leader_status()
-        if args.member in leader.members:
-            raise CliError(f"{args.member} is already a member")
+        if args.member in leader.members + leader.learners:
+            raise CliError(
+                f"{args.member} is already a member" + (" (a learner)" if args.member in leader.learners else "")
+            )
         if args.address is not None:
             host, port = parse_address(args.address, "--address")
             for member in leader.members:
                 cluster.system.remote(member, PEERS).cast(("learn", args.member, host, port))
-        await cluster.run(cluster.client().add_member(args.member))
-    print(f"added {args.member}")
+        client = cluster.client()
+        await cluster.run(client.add_learner(args.member) if args.learner else client.add_member(args.member))
+    print(f"added {args.member}" + (" as a learner" if args.learner else ""))
     return 0
 
 
@@ -110,13 +114,21 @@ async def run_transfer(args: argparse.Namespace) -> int:
 
 
 async def run_promote(args: argparse.Namespace) -> int:
-    """``raft promote``: there are no learners to promote yet."""
-    raise CliError(LEARNERS_NOT_SUPPORTED)
+    """``raft promote NODE``: refused, with how far behind it is, while the learner has not caught up."""
+    async with open_cluster(settings_from(args)) as cluster:
+        leader = await cluster.leader_status()
+        if args.member not in leader.learners:
+            _known(leader, args.member)
+            raise CliError(f"{args.member} is a voter already")
+        await cluster.run(cluster.client().promote(args.member))
+    print(f"promoted {args.member}")
+    return 0
 
 
 def _known(leader: RaftStatus, node: str) -> None:
-    if node not in leader.members:
-        raise CliError(f"unknown member {node}: the members are {','.join(leader.members)}")
+    if node not in leader.members + leader.learners:
+        names = ",".join(leader.members) + (f" and the learners {','.join(leader.learners)}" if leader.learners else "")
+        raise CliError(f"unknown member {node}: the members are {names}")
 
 
 async def _wait_leads(cluster: Cluster, node: str) -> None:

@@ -28,13 +28,14 @@ def rows(statuses: Mapping[str, RaftStatus | str]) -> list[dict[str, Any]]:
         record: dict[str, Any] = {
             "id": node,
             "reachable": True,
-            "role": status.role,
+            "role": "learner" if node in status.learners and status.role == "follower" else status.role,
             "term": status.term,
             "leader": status.leader,
             "commit_index": status.commit_index,
             "last_applied": status.last_applied,
             "last_index": status.last_index,
             "members": list(status.members),
+            "learners": list(status.learners),
         }
         if leader is not None and node in matches:
             record["match_index"] = matches[node]
@@ -71,5 +72,6 @@ def table(statuses: Mapping[str, RaftStatus | str]) -> str:
     if leader is None:
         notes.append("no leader among the members that answered")
     else:
-        notes.append(f"leader {leader.id}, term {leader.term}, members {','.join(leader.members)}")
+        learners = f", learners {','.join(leader.learners)}" if leader.learners else ""
+        notes.append(f"leader {leader.id}, term {leader.term}, members {','.join(leader.members)}{learners}")
     return "\n".join(text + notes)

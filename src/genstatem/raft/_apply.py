@@ -76,7 +76,7 @@ class Applier:
         index = applied
         sessions = [(client, seq, *_result_to_data(result)) for client, (seq, result) in sorted(self.sessions.items())]
         state = msgpack.packb([self.machine.snapshot(), sessions], use_bin_type=True)
-        snapshot = Snapshot(index, self.log_store.term_at(index) or 0, membership.members_at(index), state)
+        snapshot = Snapshot(index, self.log_store.term_at(index) or 0, membership.stored_at(index), state)
         self.snapshot_store.save(snapshot)
         await self.snapshot_store.sync()  # the snapshot is safe before the entries it covers go
         self.log_store.compact(index, snapshot.term)

@@ -157,10 +157,32 @@ class RaftClient:
         return await self._request(Read(query))
 
     async def add_member(self, node: str) -> None:
-        """Add ``node`` to the cluster (start its RaftNode first)."""
+        """Add ``node`` to the cluster as a voter at once (start its RaftNode first); see also ``add_learner``."""
         await self._request(ChangeMembers(add=node))
         if node not in self.members:
             self.members.append(node)
+
+    async def add_learner(self, node: str) -> None:
+        """Add ``node`` as a learner (start its RaftNode first): it receives the log, but votes only once promoted.
+
+        This is how a node joins a live cluster without weakening it: the
+        quorum is unchanged while the learner catches up, then ``promote``
+        makes it a voter (or the leader does, with ``RaftConfig.auto_promote``).
+        """
+        await self._request(ChangeMembers(add=node, learner=True))
+        if node not in self.members:
+            self.members.append(node)
+
+    async def promote(self, node: str) -> None:
+        """Make the learner ``node`` a voter, once it has caught up with the leader.
+
+        Raises:
+            RequestRejected: ``node`` is not caught up yet (the reason says how
+                far behind it is), is not a learner, or another membership
+                change is in progress: retry later.
+            NoQuorum: no leader answered in time.
+        """
+        await self._request(ChangeMembers(promote=node), give_up_on_rejection=True)
 
     async def remove_member(self, node: str) -> None:
         """Remove ``node`` from the cluster; a removed leader steps down."""

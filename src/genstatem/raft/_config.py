@@ -69,6 +69,12 @@ class RaftConfig:
             answered.
         max_command_bytes: the largest proposal accepted (its command and
             client id); a larger one is refused with ``CommandTooLarge``.
+        max_learner_lag: a learner is caught up, and may be promoted to
+            voter, once the leader knows it holds the log to within this many
+            entries of the commit index: a voter far behind would hold up
+            every commit that needs it.
+        auto_promote: a leader promotes each learner to voter as soon as it
+            is caught up, with no request.
 
     Every message a node builds stays under ``MAX_MESSAGE_BYTES``, below the
     wire's default frame limit (1 MiB): ``max_batch_bytes``,
@@ -88,6 +94,8 @@ class RaftConfig:
     snapshot_chunk_bytes: int = attrs.field(default=256 * 1024, validator=_positive)
     snapshot_chunks_in_flight: int = attrs.field(default=4, validator=_positive)
     max_command_bytes: int = attrs.field(default=DEFAULT_MAX_COMMAND_BYTES, validator=_positive)
+    max_learner_lag: int = attrs.field(default=1000, validator=attrs.validators.ge(0))
+    auto_promote: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_interval >= self.election_timeout[0]:

@@ -123,10 +123,10 @@ class RaftNode(Replication, GenStateMachine):
                 self._leave_leadership()
                 return KeepState(actions=GenericTimeout(Timer.HEARTBEAT, None))
             case StateTimeout(), Timer.ELECTION:
-                if self.id not in self.members:
-                    return KeepState(actions=self._election_timer())  # removed: never campaign
+                if self.id not in self.voters:
+                    return KeepState(actions=self._election_timer())  # a learner, or removed: never campaign
                 return NextState(Role.PRE_CANDIDATE if self.config.pre_vote else Role.CANDIDATE, data)
-            case Cast(), TimeoutNow(term=term) if term == self.term:
+            case Cast(), TimeoutNow(term=term) if term == self.term and self.id in self.voters:
                 self.campaign_for_transfer = True
                 return NextState(Role.CANDIDATE, data)
         return await self._common(event_type, content, data)
@@ -182,7 +182,10 @@ class RaftNode(Replication, GenStateMachine):
                 self.leading.transfer_target = None
                 return None
             case Cast(), AppendReply(term=term) as answer if term == self.term:
-                return await self._on_append_reply(answer, data)
+                stepped_down = await self._on_append_reply(answer, data)
+                if stepped_down is None:
+                    await self._maybe_auto_promote(answer.follower)
+                return stepped_down
             case Cast(), SnapshotReply(term=term) as answer if term == self.term:
                 self._on_snapshot_reply(answer)
                 return None
@@ -281,22 +284,56 @@ class RaftNode(Replication, GenStateMachine):
     async def _change_members(self, caller: Caller, change: ChangeMembers) -> Any:
         if self.membership.index > self.commit_index or not self._committed_in_term():
             return KeepState(actions=Reply(caller, Rejected("a membership change is in progress")))
-        members = self.membership.changed(add=change.add, remove=change.remove)
-        index = self.log_store.last_index() + 1
-        entry = Entry(index, self.term, b"", kind="config", config=members)
+        try:
+            config = self.membership.changed(
+                add=change.add, remove=change.remove, learner=change.learner, promote=change.promote
+            )
+        except ValueError as error:
+            return KeepState(actions=Reply(caller, Rejected(str(error))))
+        if change.promote in self.membership.learners and not self._caught_up(change.promote):
+            return KeepState(actions=Reply(caller, self._behind(change.promote)))
+        entry = Entry(self.log_store.last_index() + 1, self.term, b"", kind="config", config=config)
         if entry.size() - ENTRY_OVERHEAD > self.config.max_command_bytes:
             return KeepState(
                 actions=Reply(caller, TooLarge(entry.size() - ENTRY_OVERHEAD, self.config.max_command_bytes))
             )
-        self.leading.waiting[index] = (self.term, caller)
-        await self._append_local([entry])
-        for peer in members:
-            if peer != self.id and peer not in self.leading.progress:
-                self.leading.progress[peer] = Progress(index)
+        self.leading.waiting[entry.index] = (self.term, caller)
+        await self._append_config(entry)
         return None
 
+    async def _append_config(self, entry: Entry) -> None:
+        await self._append_local([entry])
+        for peer in self.members:
+            if peer != self.id and peer not in self.leading.progress:
+                self.leading.progress[peer] = Progress(entry.index)
+
+    def _caught_up(self, learner: str) -> bool:
+        """The leader knows ``learner`` holds the log to within ``max_learner_lag`` entries of the commit index."""
+        progress = self.leading.progress.get(learner)
+        match = progress.match if progress is not None else 0
+        return match > 0 and match + self.config.max_learner_lag >= self.commit_index
+
+    def _behind(self, learner: str) -> Rejected:
+        progress = self.leading.progress.get(learner)
+        return Rejected(
+            f"{learner} is not caught up: it holds the log to index {progress.match if progress else 0}, "
+            f"the commit index is {self.commit_index}; a learner is promoted within "
+            f"{self.config.max_learner_lag} entries of it"
+        )
+
+    async def _maybe_auto_promote(self, peer: str) -> None:
+        """With ``auto_promote``, make ``peer`` a voter once it is a caught-up learner and no change is in progress."""
+        membership = self.membership
+        if not (self.config.auto_promote and peer in membership.learners and self._caught_up(peer)):
+            return
+        if membership.index > self.commit_index or not self._committed_in_term() or self.id not in self.voters:
+            return
+        log.info("promoting a caught-up learner", node=self.id, learner=peer, term=self.term)
+        config = membership.changed(add=None, remove=None, promote=peer)
+        await self._append_config(Entry(self.log_store.last_index() + 1, self.term, b"", kind="config", config=config))
+
     def _transfer(self, caller: Caller, target: str) -> Any:
-        if target == self.id or target not in self.leading.progress:
+        if target == self.id or target not in self.leading.progress or target not in self.voters:
             return KeepState(actions=Reply(caller, Rejected(f"cannot transfer to {target!r}")))
         self.leading.transfer_target = target
         self._maybe_send_timeout_now()
@@ -316,7 +353,7 @@ class RaftNode(Replication, GenStateMachine):
     def _confirmed_read_seq(self) -> int:
         """The highest read round a quorum (this node included) has answered."""
         leading = self.leading
-        acks = [leading.reads.seq] + [p.read_seq for peer, p in leading.progress.items() if peer in self.members]
+        acks = [leading.reads.seq] + [p.read_seq for peer, p in leading.progress.items() if peer in self.voters]
         return quorum_index(acks, self._quorum())
 
     def _serve_reads(self) -> None:
@@ -331,7 +368,7 @@ class RaftNode(Replication, GenStateMachine):
             self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
 
     def _leave_if_removed(self, data: Any) -> Any:
-        if self.id not in self.members and self.commit_index >= self.membership.index:
+        if self.id not in self.voters and self.commit_index >= self.membership.index:
             log.info("removed from the cluster; stepping down", node=self.id)
             return self._step_down(data)
         return None
@@ -370,8 +407,13 @@ class RaftNode(Replication, GenStateMachine):
 
     @property
     def members(self) -> tuple[str, ...]:
-        """The members in force: the latest configuration in the log."""
+        """Every member in force (the latest configuration in the log), voters then learners."""
         return self.membership.members
+
+    @property
+    def voters(self) -> tuple[str, ...]:
+        """The voters in force: they campaign, vote and make up the quorums; learners only follow."""
+        return self.membership.voters
 
     def _note_configs(self, entries: Any) -> None:
         self.membership.note(entries)
@@ -390,7 +432,7 @@ class RaftNode(Replication, GenStateMachine):
     # -- role changes -----------------------------------------------------------------
 
     def _maybe_won(self, role: Role, data: Any) -> Any:
-        if len(self.votes & set(self.members)) >= self._quorum():
+        if len(self.votes & set(self.voters)) >= self._quorum():
             return NextState(Role.CANDIDATE if role == Role.PRE_CANDIDATE else Role.LEADER, data)
         return None
 
@@ -442,8 +484,9 @@ class RaftNode(Replication, GenStateMachine):
             self.commit_index,
             self.last_applied,
             self.log_store.last_index(),
-            self.members,
+            self.voters,
             tuple(sorted((peer, progress.match) for peer, progress in self.leading.progress.items())),
+            self.membership.learners,
         )
 
     def state_name(self) -> str:
@@ -454,7 +497,8 @@ class RaftNode(Replication, GenStateMachine):
         self.system.remote(peer, self.spec.name).cast(message)
 
     def _broadcast(self, message: Any) -> None:
-        for peer in self.members:
+        """Send ``message`` to every other voter (a vote request: a learner is never asked)."""
+        for peer in self.voters:
             if peer != self.id:
                 self._send(peer, message)
 
@@ -478,7 +522,7 @@ class RaftNode(Replication, GenStateMachine):
         return self.log_store.last_index(), self.log_store.last_term()
 
     def _quorum(self) -> int:
-        return len(self.members) // 2 + 1
+        return len(self.voters) // 2 + 1
 
     def _committed_in_term(self) -> bool:
         return self.log_store.term_at(self.commit_index) == self.term

@@ -50,7 +50,7 @@ class Replication:
         receiving: SnapshotWriter | None
 
         @property
-        def members(self) -> tuple[str, ...]: ...
+        def voters(self) -> tuple[str, ...]: ...
         def _send(self, peer: str, message: Any) -> None: ...
         def _quorum(self) -> int: ...
         def _now(self) -> float: ...
@@ -268,15 +268,15 @@ class Replication:
 
     async def _advance_leader_commit(self) -> None:
         """Commit the highest index a quorum holds, if it is of this term (never count older terms)."""
-        matches = [self.log_store.last_index() if self.id in self.members else 0]
-        matches += [p.match for peer, p in self.leading.progress.items() if peer in self.members]
+        matches = [self.log_store.last_index() if self.id in self.voters else 0]
+        matches += [p.match for peer, p in self.leading.progress.items() if peer in self.voters]
         candidate = quorum_index(matches, self._quorum())
         if candidate > self.commit_index and self.log_store.term_at(candidate) == self.term:
             await self._advance_commit(candidate)
 
     def _check_quorum(self, data: Any) -> Any:
         progress = self.leading.progress
-        active = 1 + sum(1 for peer, p in progress.items() if p.active and peer in self.members)
+        active = 1 + sum(1 for peer, p in progress.items() if p.active and peer in self.voters)
         for p in progress.values():
             p.active = False
         if active < self._quorum():

@@ -152,10 +152,17 @@ class Read:
 
 @attrs.frozen
 class ChangeMembers:
-    """Add or remove one member (one change at a time)."""
+    """Add or remove one member, or promote a learner to voter (one change at a time).
+
+    With ``learner``, ``add`` joins as a learner: it receives the log but
+    neither votes nor counts in a quorum until a ``promote`` names it, which
+    the leader refuses while it is not caught up (``RaftConfig.max_learner_lag``).
+    """
 
     add: str | None = None
     remove: str | None = None
+    learner: bool = False
+    promote: str | None = None
 
 
 @attrs.frozen
@@ -222,7 +229,8 @@ class RaftStatus:
 
     ``matches`` is, on a leader, each follower's match index (the highest
     entry known to be in its log) as sorted ``(node, index)`` pairs; it is
-    empty on any other role.
+    empty on any other role. ``members`` are the voters; ``learners`` the
+    members that receive the log without voting.
     """
 
     id: str
@@ -235,6 +243,7 @@ class RaftStatus:
     last_index: int
     members: tuple[str, ...]
     matches: tuple[tuple[str, int], ...] = ()
+    learners: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
 
 RAFT_MESSAGES: tuple[type, ...] = (

@@ -15,8 +15,8 @@ from ._linearizability import check as check
 from ._mermaid import sequence_diagram as sequence_diagram
 from ._mermaid import state_diagram as state_diagram
 from ._nemesis import Nemesis as Nemesis
-from ._nemesis import NemesisReport as NemesisReport
-from ._nemesis import run_nemesis as run_nemesis
+from ._nemesis_run import NemesisReport as NemesisReport
+from ._nemesis_run import run_nemesis as run_nemesis
 from ._raft_checks import InvariantViolation as InvariantViolation
 from ._raft_checks import RaftInvariants as RaftInvariants
 from ._raft_cluster import RaftCluster as RaftCluster
