@@ -63,7 +63,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
-import anyio.lowlevel
 import structlog
 from anyio.streams.buffered import BufferedByteReceiveStream
 
@@ -386,12 +385,16 @@ class Etcd:
         survivors = [self.clients[index] for index in self.processes if index != leader]
         started = time.monotonic()
         kill(self.processes[leader])
-        for attempt in range(int(SETTLE / ATTEMPT)):
+        attempt = 0
+        while time.monotonic() - started < SETTLE:
+            attempt += 1
             try:
                 await self.put(0, "failover", "x", url=survivors[attempt % len(survivors)], timeout=ATTEMPT)
                 break
             except Exception:
-                await anyio.lowlevel.checkpoint()
+                await anyio.sleep(0.01)
+        else:
+            raise RuntimeError(f"etcd: no write acknowledged within {SETTLE:g}s of the leader's kill")
         elapsed = time.monotonic() - started
         self.start(leader)
 
@@ -519,16 +522,21 @@ class PySyncObj:
         survivors = [self.fronts[index] for index in self.processes if index != leader]
         started = time.monotonic()
         kill(self.processes[leader])
-        for attempt in range(int(SETTLE / ATTEMPT)):
+        attempt = 0
+        while time.monotonic() - started < SETTLE:
+            attempt += 1
             probe = LineClient(survivors[attempt % len(survivors)])
             try:
                 with anyio.fail_after(ATTEMPT):
                     if (await probe.request({"op": "put", "k": "failover", "v": "x"}))["ok"]:
                         break
             except Exception:
-                await anyio.lowlevel.checkpoint()
+                pass
             finally:
                 await probe.close()
+            await anyio.sleep(0.01)
+        else:
+            raise RuntimeError(f"pysyncobj: no write acknowledged within {SETTLE:g}s of the leader's kill")
         elapsed = time.monotonic() - started
         self.start(leader)
 
