@@ -70,12 +70,6 @@ from genstatem._cli._connect import open_cluster
 from genstatem._cli._local import LocalCluster, free_ports
 from genstatem.raft import KVMachine, RaftClient, RaftConfig, RaftStatus
 
-structlog.configure(
-    wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
-    logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    cache_logger_on_first_use=True,
-)
-
 HERE = Path(__file__).parent
 SYSTEMS = ("genstatem", "etcd", "pysyncobj")
 CLIENTS = (1, 16, 64, 256)
@@ -875,4 +869,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    structlog.configure(  # here, not at import: the test suite imports this module and captures logs
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
     sys.exit(main())

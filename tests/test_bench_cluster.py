@@ -11,13 +11,23 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import anyio
 import pytest
+import structlog
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "bench_cluster.py"
+
+
+@pytest.fixture(autouse=True)
+def restore_structlog() -> Iterator[None]:
+    """Put back the structlog configuration that joining the cluster (``open_cluster``) changes for the process."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="module")
