@@ -149,6 +149,11 @@ class DownMsg:
     reason: Any
 
 
+@attrs.frozen
+class TickMsg:
+    """Nothing but a sign of life, sent to a peer nothing else was sent to for a while (``_ticks.py``)."""
+
+
 WIRE_MESSAGES: tuple[type, ...] = (
     Address,
     RemoteError,
@@ -164,5 +169,6 @@ WIRE_MESSAGES: tuple[type, ...] = (
     MonitorMsg,
     DemonitorMsg,
     DownMsg,
+    TickMsg,
 )
 """Registered in every node's codec with type ids 1, 2, ... in this order."""

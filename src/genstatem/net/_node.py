@@ -53,9 +53,11 @@ from ._messages import (
     ReplyMsg,
     SendMsg,
     StopMsg,
+    TickMsg,
     UnlinkMsg,
 )
 from ._registry import default_registry
+from ._ticks import DEFAULT_TICK_TIME, Ticker
 from ._transport import Transport
 
 log = get_logger("genstatem.net")
@@ -288,9 +290,19 @@ class Node:
     Args:
         creation: this incarnation's number, carried in every ref by id; by
             default random, so a node restarted in a new OS process differs.
+        tick_time: seconds a connected node may be silent before it is
+            declared down (``"noconnection"``); ``None`` never (``_ticks.py``).
     """
 
-    def __init__(self, system: ActorSystem, transport: Transport, codec: Codec, *, creation: int | None = None) -> None:
+    def __init__(
+        self,
+        system: ActorSystem,
+        transport: Transport,
+        codec: Codec,
+        *,
+        creation: int | None = None,
+        tick_time: float | None = DEFAULT_TICK_TIME,
+    ) -> None:
         self.system = system
         self.name: str = system.node
         self.transport = transport
@@ -312,6 +324,9 @@ class Node:
         self._down: set[str] = set()
         self._unreachable: set[str] = set()
         self._checking_down: set[str] = set()
+        self.ticker = Ticker(
+            system, tick_time, send_tick=lambda peer: self.send_to(peer, TickMsg()), disconnect=transport.disconnect
+        )
         self._register_codec()
 
     # -- set-up ------------------------------------------------------------------
@@ -326,7 +341,13 @@ class Node:
 
     @classmethod
     async def join(
-        cls, system: ActorSystem, transport: Transport, *, max_size: int | None = None, creation: int | None = None
+        cls,
+        system: ActorSystem,
+        transport: Transport,
+        *,
+        max_size: int | None = None,
+        creation: int | None = None,
+        tick_time: float | None = DEFAULT_TICK_TIME,
     ) -> Node:
         """Put ``system`` on a network through ``transport``: what a network's ``attach`` does.
 
@@ -340,10 +361,12 @@ class Node:
                 bytes; ``None`` for the codec's default.
             creation: this incarnation's number, carried in every ref it hands
                 out; random by default (the simulator counts them, to replay).
+            tick_time: seconds a connected node may be silent before it is
+                declared down; ``None`` never.
         """
         codec = Codec() if max_size is None else Codec(max_size=max_size)
         default_registry.install(codec)
-        node = cls(system, transport, codec, creation=creation)
+        node = cls(system, transport, codec, creation=creation, tick_time=tick_time)
         await node.start()
         return node
 
@@ -351,6 +374,7 @@ class Node:
         await self.transport.start(self.name, self.on_frame, self.on_peer_up, self.on_peer_down)
 
     async def stop(self) -> None:
+        self.ticker.stop()
         await self.transport.stop()
 
     # -- refs --------------------------------------------------------------------
@@ -448,6 +472,7 @@ class Node:
             return
         if not self.transport.send(node, frame):
             log.warning("send buffer full; message dropped", peer=node, message=type(message).__name__)
+        self.ticker.sent(node)
         if node in self._unreachable:
             self.on_connect_failed(node)  # the last connect failed: so does this send, unless one is made now
 
@@ -491,6 +516,7 @@ class Node:
     # -- receiving ---------------------------------------------------------------
 
     def on_frame(self, peer: str, frame: bytes) -> None:
+        self.ticker.heard(peer)
         try:
             message = self.codec.decode(frame)
         except DecodeError as exc:
@@ -621,6 +647,9 @@ class Node:
             remote.monitors.pop(monitor, None)
             watcher.deliver_down(monitor, remote.ref, message.reason)
 
+    def _on_tick(self, peer: str, message: TickMsg) -> None:
+        """Nothing to do: that it arrived was the point (``on_frame`` took note)."""
+
     _handlers: ClassVar[dict[type, Callable[[Node, str, Any], None]]] = {
         SendMsg: _on_send,
         CallMsg: _on_call,
@@ -634,6 +663,7 @@ class Node:
         MonitorMsg: _on_monitor,
         DemonitorMsg: _on_demonitor,
         DownMsg: _on_down,
+        TickMsg: _on_tick,
     }
 
     def _peer(self, node: str, pid: int) -> _RemotePeer:
@@ -648,11 +678,13 @@ class Node:
     def on_peer_up(self, peer: str) -> None:
         self._down.discard(peer)
         self._unreachable.discard(peer)
+        self.ticker.up(peer)
         log.info("node connected", node=self.name, peer=peer)
 
     def on_peer_down(self, peer: str) -> None:
         """The connection to ``peer`` is lost: everything across it fires ``"noconnection"``."""
         log.warning("node connection lost", node=self.name, peer=peer)
+        self.ticker.down(peer)
         self._down.add(peer)
         self._noconnection(peer)
 

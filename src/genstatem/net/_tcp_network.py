@@ -34,6 +34,8 @@ class TcpNetwork:
         if self._attached:
             raise ValueError("a TcpNetwork serves one ActorSystem; make one per system")
         self._attached = True
-        node = await Node.join(system, self.transport, max_size=self._max_message_size)
+        node = await Node.join(
+            system, self.transport, max_size=self._max_message_size, tick_time=self.transport.options.tick_time
+        )
         self.transport.on_connect_failed = node.on_connect_failed
         return node
