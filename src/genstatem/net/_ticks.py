@@ -67,6 +67,7 @@ class Ticker:
         self._heard: set[str] = set()  # since the last check
         self._sent: set[str] = set()
         self._timer: TimerHandle | None = None
+        self._stopped = False
 
     def heard(self, peer: str) -> None:
         """A frame arrived from ``peer``."""
@@ -80,7 +81,7 @@ class Ticker:
 
     def up(self, peer: str) -> None:
         """A connection to ``peer`` came up: watch it."""
-        if self.tick_time is None:
+        if self.tick_time is None or self._stopped:
             return
         self._silent[peer] = 0
         if self._timer is None:
@@ -91,11 +92,13 @@ class Ticker:
         self._silent.pop(peer, None)
         self._heard.discard(peer)
         self._sent.discard(peer)
-        if not self._silent:
-            self.stop()
+        if not self._silent and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def stop(self) -> None:
-        """Stop every check (the node is leaving the network)."""
+        """Stop every check for good (the node is leaving the network)."""
+        self._stopped = True
         self._silent.clear()
         if self._timer is not None:
             self._timer.cancel()
