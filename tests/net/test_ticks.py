@@ -168,7 +168,8 @@ class TestOnVirtualTime:
             assert checks - 1 <= busy[("b", "a")] <= checks + 1
             network.ticks.clear()
             await anyio.sleep(10 * DEFAULT_TICK_TIME)
-            assert network.ticks == {("a", "b"): 40, ("b", "a"): 40}
+            assert network.ticks.keys() == {("a", "b"), ("b", "a")}
+            assert all(39 <= ticks <= 41 for ticks in network.ticks.values())  # 40 checks, give or take the edges
 
     async def test_tick_time_none_turns_liveness_off(self) -> None:
         """With tick_time=None nothing is ticked and a silent peer stays connected."""
