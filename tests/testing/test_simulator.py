@@ -274,3 +274,47 @@ def test_disconnect_is_recorded_in_the_trace_like_every_fault() -> None:
         ("a", "disconnect", "b"),
         ("", "partition [['a'], ['b']]", ""),
     ]
+
+
+def test_a_silent_partition_is_noticed_by_ticks_within_the_tick_time() -> None:
+    """A silent partition cuts no connection by itself; the nodes' ticks drop it within tick_time."""
+    tick_time = 15.0
+
+    async def scenario(sim: Simulation) -> tuple[float, list[Any], list[SimRecord]]:
+        await sim.start_node("a", counter_node("b", 1.0, {}))
+        await sim.start_node("b", counter_node("a", None, {}))
+        watcher = sim.system("b").whereis("counter")
+        assert watcher is not None
+        monitor = await watcher.call(("monitor", sim.system("b").remote("a", "counter")))
+        await sim.sleep(20.5)
+        silenced_at = sim.now()
+        sim.partition(["a"], ["b"], silent=True)
+        await sim.sleep(2 * tick_time)
+        received = await got(sim, "b")
+        assert gs.Down(monitor, sim.system("b").remote("a", "counter"), "noconnection") in received
+        return silenced_at, received, sim.records("network")
+
+    (silenced_at, received, network), _ = Simulation.run(scenario, seed=5, tick_time=tick_time)
+    assert [n for n in received if isinstance(n, int)] == list(range(1, 21))
+    assert network[0].detail == "partition [['a'], ['b']] silent"
+    first_cut = network[1]
+    assert first_cut.detail == "disconnect"
+    assert silenced_at < first_cut.time <= silenced_at + tick_time
+
+
+def test_without_ticks_a_silent_partition_goes_unnoticed() -> None:
+    """With tick_time=None a silent partition fires nothing: the monitor waits on."""
+
+    async def scenario(sim: Simulation) -> list[Any]:
+        await sim.start_node("a", counter_node("b", 1.0, {}))
+        await sim.start_node("b", counter_node("a", None, {}))
+        watcher = sim.system("b").whereis("counter")
+        assert watcher is not None
+        await watcher.call(("monitor", sim.system("b").remote("a", "counter")))
+        sim.partition(["a"], ["b"], silent=True)
+        await sim.sleep(600)
+        assert [record.detail for record in sim.records("network")] == ["partition [['a'], ['b']] silent"]
+        return await got(sim, "b")
+
+    received, _ = Simulation.run(scenario, seed=5, tick_time=None)
+    assert received == []

@@ -38,6 +38,7 @@ from ._tcp_network import TcpNetwork as TcpNetwork
 from ._tcp_options import PeerAddresses as PeerAddresses
 from ._tcp_options import TcpOptions as TcpOptions
 from ._tcp_statistics import TcpStatistics as TcpStatistics
+from ._ticks import DEFAULT_TICK_TIME as DEFAULT_TICK_TIME
 from ._transport import Backlog as Backlog
 from ._transport import FrameHandler as FrameHandler
 from ._transport import PeerHandler as PeerHandler
@@ -52,6 +53,7 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_MAX_SIZE",
+    "DEFAULT_TICK_TIME",
     "FIRST_USER_TYPE_ID",
     "FRAME_HEADER_SIZE",
     "FRAME_MAGIC",

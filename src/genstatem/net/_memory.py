@@ -14,6 +14,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._core import ActorSystem
 from ._node import Node
+from ._ticks import DEFAULT_TICK_TIME, check_tick_time
 from ._transport import FrameHandler, PeerHandler, ignore_frame, ignore_peer
 
 _CONNECT_FAILED = -1
@@ -26,10 +27,17 @@ class MemoryNetwork:
     Args:
         buffer_frames: frames each node may have waiting for delivery before
             further sends to it are dropped (backpressure: see ``drain``).
+        tick_time: seconds a connected node may be silent before it is
+            declared down (``"noconnection"``); ``None`` never. Nodes here
+            fall silent only when their event loop is stuck, or in tests.
+
+    Raises:
+        ValueError: ``tick_time`` is not positive.
     """
 
-    def __init__(self, *, buffer_frames: int = 100_000) -> None:
+    def __init__(self, *, buffer_frames: int = 100_000, tick_time: float | None = DEFAULT_TICK_TIME) -> None:
         self.buffer_frames = buffer_frames
+        self.tick_time = check_tick_time(tick_time)
         self._endpoints: dict[str, MemoryTransport] = {}
         # A connection's epoch: frames sent before a disconnect are not delivered after it.
         self._epochs: dict[frozenset[str], int] = {}
@@ -48,7 +56,7 @@ class MemoryNetwork:
 
     async def attach(self, system: ActorSystem) -> Node:
         """Join ``system`` as ``system.node``; used by ``ActorSystem(network=...)``."""
-        node = self._nodes[system.node] = await Node.join(system, MemoryTransport(self))
+        node = self._nodes[system.node] = await Node.join(system, MemoryTransport(self), tick_time=self.tick_time)
         return node
 
     def disconnect(self, a: str, b: str) -> None:

@@ -156,6 +156,11 @@ class CancelMsg:
     call_id: int
 
 
+@attrs.frozen
+class TickMsg:
+    """Nothing but a sign of life, sent to a peer nothing else was sent to for a while (``_ticks.py``)."""
+
+
 WIRE_MESSAGES: tuple[type, ...] = (
     Address,
     RemoteError,
@@ -172,5 +177,6 @@ WIRE_MESSAGES: tuple[type, ...] = (
     DemonitorMsg,
     DownMsg,
     CancelMsg,
+    TickMsg,
 )
 """Registered in every node's codec with type ids 1, 2, ... in this order."""

@@ -50,6 +50,7 @@ from ._messages import (
     ReplyMsg,
     SendMsg,
     StopMsg,
+    TickMsg,
     UnlinkMsg,
 )
 from ._registry import default_registry
@@ -62,6 +63,7 @@ from ._remote import (
     _RemotePeer,
     _RemoteWatcher,
 )
+from ._ticks import DEFAULT_TICK_TIME, Ticker
 from ._transport import ReceiveBackpressure, ReportsRefusals, Transport
 
 log = get_logger("genstatem.net")
@@ -79,9 +81,19 @@ class Node:
     Args:
         creation: this incarnation's number, carried in every ref by id; by
             default random, so a node restarted in a new OS process differs.
+        tick_time: seconds a connected node may be silent before it is
+            declared down (``"noconnection"``); ``None`` never (``_ticks.py``).
     """
 
-    def __init__(self, system: ActorSystem, transport: Transport, codec: Codec, *, creation: int | None = None) -> None:
+    def __init__(
+        self,
+        system: ActorSystem,
+        transport: Transport,
+        codec: Codec,
+        *,
+        creation: int | None = None,
+        tick_time: float | None = DEFAULT_TICK_TIME,
+    ) -> None:
         self.system = system
         self.name: str = system.node
         self.transport = transport
@@ -106,6 +118,9 @@ class Node:
         self._incoming: dict[tuple[str, int], _RemoteCaller] = {}
         self._inboxes: dict[str, _Inbox] = {}
         self._charging = False  # only a transport that asks for the backlog needs it counted
+        self.ticker = Ticker(
+            system, tick_time, send_tick=lambda peer: self.send_to(peer, TickMsg()), disconnect=transport.disconnect
+        )
         self._register_codec()
 
     # -- set-up ------------------------------------------------------------------
@@ -120,7 +135,13 @@ class Node:
 
     @classmethod
     async def join(
-        cls, system: ActorSystem, transport: Transport, *, max_size: int | None = None, creation: int | None = None
+        cls,
+        system: ActorSystem,
+        transport: Transport,
+        *,
+        max_size: int | None = None,
+        creation: int | None = None,
+        tick_time: float | None = DEFAULT_TICK_TIME,
     ) -> Node:
         """Put ``system`` on a network through ``transport``: what a network's ``attach`` does.
 
@@ -134,10 +155,12 @@ class Node:
                 bytes; ``None`` for the codec's default.
             creation: this incarnation's number, carried in every ref it hands
                 out; random by default (the simulator counts them, to replay).
+            tick_time: seconds a connected node may be silent before it is
+                declared down; ``None`` never.
         """
         codec = Codec() if max_size is None else Codec(max_size=max_size)
         default_registry.install(codec)
-        node = cls(system, transport, codec, creation=creation)
+        node = cls(system, transport, codec, creation=creation, tick_time=tick_time)
         await node.start()
         return node
 
@@ -150,6 +173,7 @@ class Node:
         await self.transport.start(self.name, self.on_frame, self.on_peer_up, self.on_peer_down)
 
     async def stop(self) -> None:
+        self.ticker.stop()
         await self.transport.stop()
 
     def statistics(self) -> NodeStatistics:
@@ -284,6 +308,7 @@ class Node:
             return
         if not self.transport.send(node, frame):
             log.warning("send buffer full; message dropped", peer=node, message=type(message).__name__)
+        self.ticker.sent(node)
         if node in self._unreachable_nodes:
             self.on_connect_failed(node)  # the last connect failed: so does this send, unless one is made now
 
@@ -336,6 +361,7 @@ class Node:
         return 0 if inbox is None else inbox.settle()
 
     def on_frame(self, peer: str, frame: bytes) -> None:
+        self.ticker.heard(peer)
         try:
             message = self.codec.decode(frame)
         except DecodeError as exc:
@@ -496,6 +522,9 @@ class Node:
             self.release(remote)
             watcher.deliver_down(monitor, remote.ref, message.reason)
 
+    def _on_tick(self, peer: str, message: TickMsg) -> None:
+        """Nothing to do: that it arrived was the point (``on_frame`` took note)."""
+
     _handlers: ClassVar[dict[type, Callable[[Node, str, Any], LocalRef | None]]] = {
         SendMsg: _on_send,
         CallMsg: _on_call,
@@ -510,6 +539,7 @@ class Node:
         DemonitorMsg: _on_demonitor,
         DownMsg: _on_down,
         CancelMsg: _on_cancel,
+        TickMsg: _on_tick,
     }
 
     def _peer(self, node: str, pid: int) -> _RemotePeer:
@@ -524,11 +554,13 @@ class Node:
     def on_peer_up(self, peer: str) -> None:
         self._down.discard(peer)
         self._unreachable_nodes.discard(peer)
+        self.ticker.up(peer)
         log.info("node connected", node=self.name, peer=peer)
 
     def on_peer_down(self, peer: str) -> None:
         """The connection to ``peer`` is lost: everything across it fires ``"noconnection"``."""
         log.warning("node connection lost", node=self.name, peer=peer)
+        self.ticker.down(peer)
         self._down.add(peer)
         self._inboxes.pop(peer, None)
         for incoming in [incoming for incoming in self._incoming if incoming[0] == peer]:

@@ -26,6 +26,7 @@ from ._frames import FrameError, encode_frame
 from ._handshake import Attempt, Authenticated, HandshakeError, Identity
 from ._tasks import spawn_system_task
 from ._tcp_dial import _LOGGED_COUNTS, Dialing, _format
+from ._tcp_keepalive import enable_keepalive
 from ._tcp_options import TcpOptions
 from ._tcp_peers import Connection, Dialer, Peer
 from ._tcp_statistics import Counters, TcpStatistics
@@ -339,6 +340,7 @@ class TcpTransport(Dialing):
 
     def _connection_up(self, authenticated: Authenticated, *, outgoing: bool) -> Connection:
         state = self._peer(authenticated.peer)
+        enable_keepalive(authenticated.stream)
         conn = Connection(
             state, authenticated.stream, authenticated.decoder, outgoing=outgoing, incarnation=authenticated.incarnation
         )

@@ -36,6 +36,8 @@ class TcpNetwork:
         if self._attached:
             raise ValueError("a TcpNetwork serves one ActorSystem; make one per system")
         self._attached = True
-        self.node = await Node.join(system, self.transport, max_size=self._max_message_size)
+        self.node = await Node.join(
+            system, self.transport, max_size=self._max_message_size, tick_time=self.transport.options.tick_time
+        )
         self.transport.on_connect_failed = self.node.on_connect_failed
         return self.node

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from ._frames import DEFAULT_MAX_FRAME_SIZE, FrameDecoder
+from ._ticks import DEFAULT_TICK_TIME, check_tick_time
 
 PeerAddresses = Mapping[str, tuple[str, int]] | Callable[[str], tuple[str, int] | None]
 """Where each node listens: a mapping, or a function returning ``None`` for an unknown node."""
@@ -52,6 +53,9 @@ class TcpOptions:
         reconnect_initial_delay: seconds before retrying a failed connect;
             doubled at each failure, with jitter.
         reconnect_max_delay: the cap on that delay.
+        tick_time: seconds a connected node may be silent before the
+            connection is dropped and it is declared down (``"noconnection"``);
+            ``None`` never (only TCP keepalive, after minutes, then).
 
     Raises:
         ValueError: an empty secret, only one TLS context, or a limit out of range.
@@ -70,6 +74,7 @@ class TcpOptions:
     max_handshakes_per_address: int = 4
     reconnect_initial_delay: float = 0.1
     reconnect_max_delay: float = 5.0
+    tick_time: float | None = attrs.field(default=DEFAULT_TICK_TIME, converter=check_tick_time)
 
     def __attrs_post_init__(self) -> None:
         if not self.secret:

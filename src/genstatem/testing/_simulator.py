@@ -29,7 +29,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from .._core import ActorSystem, TraceEvent
-from ..net import Codec, FrameHandler, Node, PeerHandler, ignore_frame, ignore_peer, register
+from ..net import DEFAULT_TICK_TIME, Codec, FrameHandler, Node, PeerHandler, ignore_frame, ignore_peer, register
 from ..statem import EventTimeout, GenericTimeout, StateTimeout
 from ._records import MessageRecord
 from ._virtual_time import VirtualTimeEventLoop
@@ -98,10 +98,20 @@ class Simulation:
         seed: seeds every random choice of the run.
         faults: the network's initial behaviour (reliable, small delays by default).
         trace_actors: also record every actor event and transition.
+        tick_time: seconds of virtual time a connected node may be silent
+            before it is declared down, as on every network; ``None`` never.
     """
 
-    def __init__(self, seed: int, *, faults: Faults | None = None, trace_actors: bool = True) -> None:
+    def __init__(
+        self,
+        seed: int,
+        *,
+        faults: Faults | None = None,
+        trace_actors: bool = True,
+        tick_time: float | None = DEFAULT_TICK_TIME,
+    ) -> None:
         self.seed = seed
+        self.tick_time = tick_time
         self.random = random.Random(seed)
         self.faults = faults or Faults()
         self.trace: list[SimRecord] = []
@@ -249,15 +259,19 @@ class Simulation:
 
     # -- faults ----------------------------------------------------------------------
 
-    def partition(self, *groups: Iterable[str], one_way: bool = False) -> None:
+    def partition(self, *groups: Iterable[str], one_way: bool = False, silent: bool = False) -> None:
         """Cut the network between groups of nodes.
 
         Symmetric by default: no message crosses between groups, and both
         sides see their connections lost. With ``one_way=True`` (two groups),
         only messages from the first group to the second are lost, silently.
+        With ``silent=True``, no message crosses and no side is told:
+        connections stay up with nothing flowing, until the nodes' ticks find
+        the silence (within ``tick_time``) and drop them.
         """
         sides = [list(group) for group in groups]
-        self._record("network", "", f"partition {sides}{' one-way' if one_way else ''}")
+        how = (" one-way" if one_way else "") + (" silent" if silent else "")
+        self._record("network", "", f"partition {sides}{how}")
         for i, left in enumerate(sides):
             for right in sides[i + 1 :]:
                 for a in left:
@@ -265,7 +279,8 @@ class Simulation:
                         self._blocked[(a, b)] = None
                         if not one_way:
                             self._blocked[(b, a)] = None
-                            self._cut(a, b)
+                            if not silent:
+                                self._cut(a, b)
                 if one_way:
                     return
 
@@ -397,7 +412,12 @@ class _SimNetwork:
 
     async def attach(self, system: ActorSystem) -> Node:
         transport = _SimTransport(self.simulation)
-        node = await Node.join(system, transport, creation=self.simulation._next_creation(system.node))
+        node = await Node.join(
+            system,
+            transport,
+            creation=self.simulation._next_creation(system.node),
+            tick_time=self.simulation.tick_time,
+        )
         transport.codec = node.codec  # before any frame arrives: deliveries are later loop callbacks
         sim_node = self.simulation._nodes.get(system.node)
         if sim_node is not None:
