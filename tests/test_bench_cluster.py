@@ -11,6 +11,7 @@ import json
 import math
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -96,12 +97,22 @@ def test_each_target_is_reported_met_or_short_with_its_ratio(bench: ModuleType) 
 
 def test_a_missing_peer_is_named_and_left_out(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without an etcd binary, etcd is not measured and the report says why."""
+    monkeypatch.setitem(sys.modules, "httpx", types.ModuleType("httpx"))  # the client is there, the server is not
     monkeypatch.setattr(bench.shutil, "which", lambda name: None)
     plan = bench.Plan(systems=["etcd"], clients=[1], count=1, seconds=1.0, failovers=0)
     results, skipped = anyio.run(bench.run, plan)
     assert results == []
     assert "no etcd binary on PATH" in skipped["etcd"]
     assert "etcd: not measured: no etcd binary on PATH" in bench.report(results, skipped, plan)
+
+
+def test_a_missing_client_package_is_named_and_left_out(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the ``bench`` extra's httpx, etcd is not measured and the report names the package to install."""
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    plan = bench.Plan(systems=["etcd"], clients=[1], count=1, seconds=1.0, failovers=0)
+    results, skipped = anyio.run(bench.run, plan)
+    assert results == []
+    assert skipped["etcd"] == "Python package httpx missing (pip install -e '.[bench]')"
 
 
 def test_the_script_explains_itself_without_the_bench_extra() -> None:
