@@ -168,7 +168,17 @@ class RaftNode(Replication, GenStateMachine):
         return await self._common(event_type, content, data)
 
     async def leader(self, event_type: Any, content: Any, data: Any) -> Any:
-        """Figure 2: "Upon election: send initial empty AppendEntries RPCs (heartbeat) to each server"; then serve."""
+        """Figure 2: "Upon election: send initial empty AppendEntries RPCs (heartbeat) to each server"; then serve.
+
+        Group commit: proposals taken while other messages wait form a batch, appended, synced and sent once the
+        mailbox is empty (or the batch is full); a lone proposal goes at once.
+        """
+        result = await self._lead(event_type, content, data)
+        if self.leading.batch and not self.message_queue_len() and (result is None or result.__class__ is KeepState):
+            await self._flush_batch()
+        return result
+
+    async def _lead(self, event_type: Any, content: Any, data: Any) -> Any:
         match event_type, content:
             case Enter(), _:
                 return await self._become_leader()
@@ -193,7 +203,7 @@ class RaftNode(Replication, GenStateMachine):
             case Call(caller), ChangeMembers() as change:
                 return await self._change_members(caller, change)
             case Call(caller), TransferLeadership(target=target):
-                return self._transfer(caller, target)
+                return await self._transfer(caller, target)
         return await self._common(event_type, content, data)
 
     # -- what every role does ----------------------------------------------------------
@@ -272,16 +282,21 @@ class RaftNode(Replication, GenStateMachine):
         if answer is not None:
             self._reply(caller, answer)
             return None
-        index = self.log_store.last_index() + 1
+        leading = self.leading
+        index = self.log_store.last_index() + len(leading.batch) + 1
         entry = Entry(index, self.term, proposal.command, client=proposal.client, seq=proposal.seq)
-        self.leading.waiting[index] = (self.term, caller)
-        await self._append_local([entry])
+        leading.waiting[index] = (self.term, caller)
+        leading.batch.append(entry)
+        leading.batch_bytes += entry.size()
+        if len(leading.batch) >= self.config.max_batch_entries or leading.batch_bytes >= self.config.max_batch_bytes:
+            await self._flush_batch()  # a full batch goes now; the rest goes once the mailbox is empty (``leader``)
         return None
 
     async def _change_members(self, caller: Caller, change: ChangeMembers) -> Any:
         if self.membership.index > self.commit_index or not self._committed_in_term():
             return KeepState(actions=Reply(caller, Rejected("a membership change is in progress")))
         members = self.membership.changed(add=change.add, remove=change.remove)
+        await self._flush_batch()  # the proposals taken before it come before it
         index = self.log_store.last_index() + 1
         entry = Entry(index, self.term, b"", kind="config", config=members)
         if entry.size() - ENTRY_OVERHEAD > self.config.max_command_bytes:
@@ -295,9 +310,10 @@ class RaftNode(Replication, GenStateMachine):
                 self.leading.progress[peer] = Progress(index)
         return None
 
-    def _transfer(self, caller: Caller, target: str) -> Any:
+    async def _transfer(self, caller: Caller, target: str) -> Any:
         if target == self.id or target not in self.leading.progress:
             return KeepState(actions=Reply(caller, Rejected(f"cannot transfer to {target!r}")))
+        await self._flush_batch()  # the target must catch up with the proposals taken so far
         self.leading.transfer_target = target
         self._maybe_send_timeout_now()
         return KeepState(actions=[Reply(caller, Ok()), GenericTimeout(Timer.TRANSFER, self.config.election_timeout[1])])
