@@ -358,19 +358,20 @@ class RaftNode(Replication, GenStateMachine):
         if index <= self.commit_index:
             return
         self.commit_index = index
-        while self.last_applied < self.commit_index:
-            self.last_applied += 1
-            entry = self.log_store.entry(self.last_applied)
-            self.leading.uncommitted_bytes -= entry.size()
-            self._apply(entry)
+        leading = self.leading
+        for entry in self.log_store.entries(self.last_applied + 1, index + 1):  # the batch, taken at once
+            self.last_applied = entry.index
+            size = entry.size()
+            leading.uncommitted_bytes -= size
+            self._apply(entry, size)
         config = self.config
         await self.applier.maybe_snapshot(
             self.last_applied, self.membership, every=config.snapshot_every, max_bytes=config.snapshot_bytes
         )
 
-    def _apply(self, entry: Entry) -> None:
-        """Apply a committed entry, and answer its proposer if it waits here."""
-        result = self.applier.apply(entry)
+    def _apply(self, entry: Entry, size: int) -> None:
+        """Apply a committed entry (of ``size``, its ``size()``), and answer its proposer if it waits here."""
+        result = self.applier.apply(entry, size)
         waiting = self.leading.waiting.pop(entry.index, None)
         if waiting is not None:
             term, caller = waiting
