@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import genstatem as gs
-from genstatem.raft._rpc import Append, AppendReply, Ok, Propose, Unknown
+from genstatem.raft._rpc import Append, AppendReply, Ok, Propose, Read, Unknown
 
 from .helpers import OneNode, leader_of
 
@@ -105,3 +105,23 @@ async def test_a_leader_that_steps_down_with_a_batch_waiting_never_appends_it() 
     assert node.role == "follower"
     assert node.status.last_index == 1  # only the no-op
     assert [node.answers(c) for c in callers] == [[Unknown("leadership lost before the entry committed")]] * 2
+
+
+async def test_reads_waiting_together_join_one_confirmation_round() -> None:
+    """Three reads queued at once: one heartbeat round to each follower, and one quorum answer serves them all."""
+    node = await leader_of()
+    await node.cast(AppendReply(1, "b", True, 1))
+    node.take()
+    readers = await node.call_queued(Read(b""), Read(b""), Read(b""))
+    heartbeats = node.take(Append)
+    assert sorted((s.to, s.message.read_seq) for s in heartbeats) == [("b", 1), ("c", 1)]
+    await node.cast(AppendReply(1, "c", True, 1, read_seq=1))
+    assert [node.answers(r) for r in readers] == [[Ok(0)]] * 3
+    assert node.take(Append) == []  # no second round was needed
+
+
+async def test_a_lone_read_starts_its_confirmation_round_in_its_own_event() -> None:
+    """With nothing else waiting, a read's heartbeat round goes at once: one reader waits no longer."""
+    node = await leader_of()
+    await node.call(Read(b""))
+    assert sorted((s.to, s.message.read_seq) for s in node.take(Append)) == [("b", 1), ("c", 1)]

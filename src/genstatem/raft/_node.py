@@ -171,11 +171,17 @@ class RaftNode(Replication, GenStateMachine):
         """Figure 2: "Upon election: send initial empty AppendEntries RPCs (heartbeat) to each server"; then serve.
 
         Group commit: proposals taken while other messages wait form a batch, appended, synced and sent once the
-        mailbox is empty (or the batch is full); a lone proposal goes at once.
+        mailbox is empty (or the batch is full); a lone proposal goes at once. Reads that wait together join one
+        confirmation round, started once the mailbox is empty.
         """
         result = await self._lead(event_type, content, data)
-        if self.leading.batch and not self.message_queue_len() and (result is None or result.__class__ is KeepState):
+        leading = self.leading
+        still_leading = result is None or result.__class__ is KeepState
+        if (leading.batch or leading.read_round_wanted) and still_leading and not self.message_queue_len():
             await self._flush_batch()
+            if leading.read_round_wanted:
+                leading.read_round_wanted = False
+                self._start_read_round()
         return result
 
     async def _lead(self, event_type: Any, content: Any, data: Any) -> Any:
@@ -320,7 +326,7 @@ class RaftNode(Replication, GenStateMachine):
 
     def _read(self, caller: Caller, query: bytes) -> Any:
         if self.leading.reads.add(caller, query, self.commit_index, self._confirmed_read_seq()):
-            self._start_read_round()
+            self.leading.read_round_wanted = True  # started once the mailbox is empty: the reads waiting join it
         self._serve_reads()
         return None
 
@@ -343,8 +349,8 @@ class RaftNode(Replication, GenStateMachine):
         ready, again = reads.take_ready(self._confirmed_read_seq(), self.last_applied, self.leading.term_start)
         for pending in ready:
             self._reply(pending.caller, self.applier.query(pending.query))
-        if again:
-            self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
+        if again:  # the round is answered; the reads that came meanwhile need theirs, once the mailbox is empty
+            self.leading.read_round_wanted = True
 
     def _leave_if_removed(self, data: Any) -> Any:
         if self.id not in self.members and self.commit_index >= self.membership.index:

@@ -92,3 +92,4 @@ class Leadership:
     snapshot_crc: tuple[int, int] = (0, 0)  # (index, CRC-32) of the snapshot last streamed: computed once
     batch: list[Entry] = attrs.Factory(list)  # proposals taken while messages waited: appended together (group commit)
     batch_bytes: int = 0
+    read_round_wanted: bool = False  # reads wait for a confirmation round, to start once the mailbox is empty
