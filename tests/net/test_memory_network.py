@@ -100,3 +100,28 @@ async def test_a_crashed_node_is_seen_down_and_its_name_can_start_again() -> Non
         async with crashable_node(group, network, "b") as b:
             assert await a.remote("b", "echo").call("back", timeout=1) == "back"
             b.cancel()
+
+
+class Counting(gs.GenStateMachine):
+    """Records how many messages wait behind each cast it handles; a call answers the record."""
+
+    async def init(self, arg: Any) -> gs.Init:
+        return gs.Init("up", [])
+
+    def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        if isinstance(event_type, gs.Call):
+            return gs.KeepState(actions=gs.Reply(event_type.caller, list(data)))
+        data.append((content, self.message_queue_len()))
+        return None
+
+
+async def test_frames_waiting_together_reach_the_mailbox_together() -> None:
+    """Casts sent in one go reach the receiver's mailbox in one turn, as a socket read hands over all that came."""
+    network = MemoryNetwork()
+    async with gs.ActorSystem(node="a", network=network) as a, gs.ActorSystem(node="b", network=network) as b:
+        await a.start(Counting, name="counting")
+        remote = b.remote("a", "counting")
+        assert await remote.call("seen") == []
+        for i in range(5):
+            remote.cast(i)
+        assert await remote.call("seen") == [(0, 5), (1, 4), (2, 3), (3, 2), (4, 1)]

@@ -194,6 +194,19 @@ class OneNode:
         self.step = await self.driver.feed(gs.Call(caller), request)
         return caller
 
+    async def call_queued(self, *requests: Any) -> list[gs.Caller]:
+        """Deliver clients' requests that all sat in the node's mailbox at once (it may batch them)."""
+        callers = [self.driver.caller() for _ in requests]
+        steps = await self.driver.feed_queued([(gs.Call(c), r) for c, r in zip(callers, requests, strict=True)])
+        self.step = steps[-1]
+        return callers
+
+    async def feed_queued(self, *events: tuple[Any, Any]) -> list[Step]:
+        """Deliver ``(event_type, content)`` pairs that all sat in the node's mailbox at once."""
+        steps = await self.driver.feed_queued(list(events))
+        self.step = steps[-1]
+        return steps
+
     def answers(self, caller: gs.Caller) -> list[Any]:
         """Every answer ``caller`` got so far."""
         return self.driver.replies_to(caller)

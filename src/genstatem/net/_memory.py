@@ -114,13 +114,23 @@ class MemoryTransport:
         self.network._endpoints[node] = self
 
     async def _deliver(self) -> None:
+        # Every frame already waiting is delivered in one turn, as a socket read hands over all the bytes that
+        # came: the receivers see their messages together (and can batch their work), not one per turn.
         async with self._inbox[1] as inbox:
-            async for peer, epoch, frame in inbox:
-                if epoch == _CONNECT_FAILED:
-                    self._on_peer_down(peer)
-                elif epoch == self.network.epoch(self.node, peer):
-                    self._on_frame(peer, frame)
+            async for item in inbox:
+                while True:
+                    self._deliver_one(*item)
+                    try:
+                        item = inbox.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
                 self._room.set()
+
+    def _deliver_one(self, peer: str, epoch: int, frame: bytes) -> None:
+        if epoch == _CONNECT_FAILED:
+            self._on_peer_down(peer)
+        elif epoch == self.network.epoch(self.node, peer):
+            self._on_frame(peer, frame)
 
     def _connect(self, other: MemoryTransport) -> None:
         if other.node not in self._connected:

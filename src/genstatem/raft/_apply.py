@@ -33,9 +33,12 @@ class Applier:
         self.snapshot_store = snapshot_store
         self.log_bytes = 0  # the size of the entries applied since the last snapshot (the compactable log)
 
-    def apply(self, entry: Entry) -> Ok | ApplyFailed:
-        """Apply a committed entry (a retried proposal only once); return the answer for its proposer."""
-        self.log_bytes += entry.size()
+    def apply(self, entry: Entry, size: int) -> Ok | ApplyFailed:
+        """Apply a committed entry (a retried proposal only once); return the answer for its proposer.
+
+        ``size`` is ``entry.size()``, which the caller has already computed.
+        """
+        self.log_bytes += size
         result: Ok | ApplyFailed = Ok()
         if entry.kind == "command":
             if entry.client is not None and self.sessions.get(entry.client, (0, None))[0] >= entry.seq:

@@ -168,7 +168,23 @@ class RaftNode(Replication, GenStateMachine):
         return await self._common(event_type, content, data)
 
     async def leader(self, event_type: Any, content: Any, data: Any) -> Any:
-        """Figure 2: "Upon election: send initial empty AppendEntries RPCs (heartbeat) to each server"; then serve."""
+        """Figure 2: "Upon election: send initial empty AppendEntries RPCs (heartbeat) to each server"; then serve.
+
+        Group commit: proposals taken while other messages wait form a batch, appended, synced and sent once the
+        mailbox is empty (or the batch is full); a lone proposal goes at once. Reads that wait together join one
+        confirmation round, started once the mailbox is empty.
+        """
+        result = await self._lead(event_type, content, data)
+        leading = self.leading
+        still_leading = result is None or result.__class__ is KeepState
+        if (leading.batch or leading.read_round_wanted) and still_leading and not self.message_queue_len():
+            await self._flush_batch()
+            if leading.read_round_wanted:
+                leading.read_round_wanted = False
+                self._start_read_round()
+        return result
+
+    async def _lead(self, event_type: Any, content: Any, data: Any) -> Any:
         match event_type, content:
             case Enter(), _:
                 return await self._become_leader()
@@ -196,7 +212,7 @@ class RaftNode(Replication, GenStateMachine):
             case Call(caller), ChangeMembers() as change:
                 return await self._change_members(caller, change)
             case Call(caller), TransferLeadership(target=target):
-                return self._transfer(caller, target)
+                return await self._transfer(caller, target)
         return await self._common(event_type, content, data)
 
     # -- what every role does ----------------------------------------------------------
@@ -275,10 +291,14 @@ class RaftNode(Replication, GenStateMachine):
         if answer is not None:
             self._reply(caller, answer)
             return None
-        index = self.log_store.last_index() + 1
+        leading = self.leading
+        index = self.log_store.last_index() + len(leading.batch) + 1
         entry = Entry(index, self.term, proposal.command, client=proposal.client, seq=proposal.seq)
-        self.leading.waiting[index] = (self.term, caller)
-        await self._append_local([entry])
+        leading.waiting[index] = (self.term, caller)
+        leading.batch.append(entry)
+        leading.batch_bytes += entry.size()
+        if len(leading.batch) >= self.config.max_batch_entries or leading.batch_bytes >= self.config.max_batch_bytes:
+            await self._flush_batch()  # a full batch goes now; the rest goes once the mailbox is empty (``leader``)
         return None
 
     async def _change_members(self, caller: Caller, change: ChangeMembers) -> Any:
@@ -292,6 +312,7 @@ class RaftNode(Replication, GenStateMachine):
             return KeepState(actions=Reply(caller, Rejected(str(error))))
         if change.promote in self.membership.learners and not self._caught_up(change.promote):
             return KeepState(actions=Reply(caller, self._behind(change.promote)))
+        await self._flush_batch()  # the proposals taken before it come before it
         entry = Entry(self.log_store.last_index() + 1, self.term, b"", kind="config", config=config)
         if entry.size() - ENTRY_OVERHEAD > self.config.max_command_bytes:
             return KeepState(
@@ -330,18 +351,20 @@ class RaftNode(Replication, GenStateMachine):
             return
         log.info("promoting a caught-up learner", node=self.id, learner=peer, term=self.term)
         config = membership.changed(add=None, remove=None, promote=peer)
+        await self._flush_batch()  # the proposals taken before it come before it
         await self._append_config(Entry(self.log_store.last_index() + 1, self.term, b"", kind="config", config=config))
 
-    def _transfer(self, caller: Caller, target: str) -> Any:
+    async def _transfer(self, caller: Caller, target: str) -> Any:
         if target == self.id or target not in self.leading.progress or target not in self.voters:
             return KeepState(actions=Reply(caller, Rejected(f"cannot transfer to {target!r}")))
+        await self._flush_batch()  # the target must catch up with the proposals taken so far
         self.leading.transfer_target = target
         self._maybe_send_timeout_now()
         return KeepState(actions=[Reply(caller, Ok()), GenericTimeout(Timer.TRANSFER, self.config.election_timeout[1])])
 
     def _read(self, caller: Caller, query: bytes) -> Any:
         if self.leading.reads.add(caller, query, self.commit_index, self._confirmed_read_seq()):
-            self._start_read_round()
+            self.leading.read_round_wanted = True  # started once the mailbox is empty: the reads waiting join it
         self._serve_reads()
         return None
 
@@ -364,8 +387,8 @@ class RaftNode(Replication, GenStateMachine):
         ready, again = reads.take_ready(self._confirmed_read_seq(), self.last_applied, self.leading.term_start)
         for pending in ready:
             self._reply(pending.caller, self.applier.query(pending.query))
-        if again:
-            self._start_read_round()  # the round is answered; the reads that came meanwhile need theirs
+        if again:  # the round is answered; the reads that came meanwhile need theirs, once the mailbox is empty
+            self.leading.read_round_wanted = True
 
     def _leave_if_removed(self, data: Any) -> Any:
         if self.id not in self.voters and self.commit_index >= self.membership.index:
@@ -379,19 +402,20 @@ class RaftNode(Replication, GenStateMachine):
         if index <= self.commit_index:
             return
         self.commit_index = index
-        while self.last_applied < self.commit_index:
-            self.last_applied += 1
-            entry = self.log_store.entry(self.last_applied)
-            self.leading.uncommitted_bytes -= entry.size()
-            self._apply(entry)
+        leading = self.leading
+        for entry in self.log_store.entries(self.last_applied + 1, index + 1):  # the batch, taken at once
+            self.last_applied = entry.index
+            size = entry.size()
+            leading.uncommitted_bytes -= size
+            self._apply(entry, size)
         config = self.config
         await self.applier.maybe_snapshot(
             self.last_applied, self.membership, every=config.snapshot_every, max_bytes=config.snapshot_bytes
         )
 
-    def _apply(self, entry: Entry) -> None:
-        """Apply a committed entry, and answer its proposer if it waits here."""
-        result = self.applier.apply(entry)
+    def _apply(self, entry: Entry, size: int) -> None:
+        """Apply a committed entry (of ``size``, its ``size()``), and answer its proposer if it waits here."""
+        result = self.applier.apply(entry, size)
         waiting = self.leading.waiting.pop(entry.index, None)
         if waiting is not None:
             term, caller = waiting

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import attrs
 
 from .._core import Caller
+from ._log import Entry
 from ._reads import ReadIndex
 from ._rpc import AppendReply
 
@@ -89,3 +90,6 @@ class Leadership:
     term_start: int = 0  # the index of this term's first entry
     uncommitted_bytes: int = 0
     snapshot_crc: tuple[int, int] = (0, 0)  # (index, CRC-32) of the snapshot last streamed: computed once
+    batch: list[Entry] = attrs.Factory(list)  # proposals taken while messages waited: appended together (group commit)
+    batch_bytes: int = 0
+    read_round_wanted: bool = False  # reads wait for a confirmation round, to start once the mailbox is empty

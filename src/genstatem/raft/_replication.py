@@ -167,6 +167,13 @@ class Replication:
 
     # -- the leader ----------------------------------------------------------------
 
+    async def _flush_batch(self) -> None:
+        """Append the proposals taken so far, with one sync and one ``Append`` per follower (group commit)."""
+        leading = self.leading
+        if leading.batch:
+            batch, leading.batch, leading.batch_bytes = leading.batch, [], 0
+            await self._append_local(batch)
+
     async def _append_local(self, entries: list[Entry]) -> None:
         self.log_store.append(entries)
         self._note_configs(entries)

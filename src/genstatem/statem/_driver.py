@@ -16,7 +16,7 @@ re-exports its core's ``MockClock``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from types import CoroutineType
 from typing import Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
@@ -136,12 +136,16 @@ class _Recorder(Engine):
     inserted events and timeouts are only reported.
     """
 
-    __slots__ = ("replies", "outcome")
+    __slots__ = ("replies", "outcome", "waiting")
 
     def __init__(self, machine: GenStateMachine, replies: list[tuple[Caller, Any]]) -> None:
         super().__init__(machine, cast(Actor, _NoActor(type(machine).__name__)))
         self.replies = replies
         self.outcome = _Outcome(0)
+        self.waiting = 0  # what message_queue_len() says: the events fed after this one, together
+
+    def message_queue_len(self) -> int:
+        return self.waiting
 
     async def begin(self, result: Any) -> Any:
         """Accept ``init``'s result and run its transition, as ``Engine.run`` starts.
@@ -318,6 +322,30 @@ class StateMachineDriver(Generic[M]):
             raise TypeError(f"not an event type: {event_type!r} (enter calls run by themselves after a state change)")
         event = (event_type, content)
         return self._step(event, await self._engine.step(event))
+
+    async def feed_queued(self, events: Sequence[tuple[Any, Any]]) -> list[Step]:
+        """Feed ``(event_type, content)`` pairs as if they all sat in the mailbox at once.
+
+        While each is handled, the machine's ``message_queue_len()`` counts
+        the events after it (with ``feed`` it is always 0): this is how a
+        test drives a machine that batches work while messages wait.
+
+        Returns:
+            What each event led to, in order (fewer if the machine stopped).
+
+        Raises:
+            Whatever ``feed`` raises.
+        """
+        steps: list[Step] = []
+        try:
+            for number, (event_type, content) in enumerate(events):
+                self._engine.waiting = len(events) - number - 1
+                steps.append(await self.feed(event_type, content))
+                if self._stopped:
+                    break
+        finally:
+            self._engine.waiting = 0
+        return steps
 
     async def fire(self, timeout: Timeout) -> Step:
         """Feed the event of ``timeout`` firing: ``feed(timeout, timeout.content)``.

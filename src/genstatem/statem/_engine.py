@@ -502,5 +502,9 @@ class Engine:
                 timer.handle.cancel()
         self.timers.clear()
 
+    def message_queue_len(self) -> int:
+        """The number of messages in the actor's mailbox (``GenStateMachine.message_queue_len``)."""
+        return len(self.actor.mailbox.items)
+
     def _now(self) -> float:
         return self.actor.now()
