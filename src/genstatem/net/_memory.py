@@ -124,6 +124,9 @@ class MemoryTransport:
                         item = inbox.receive_nowait()
                     except anyio.WouldBlock:
                         break
+                    except anyio.EndOfStream:  # the inbox was closed (the node is stopping) while frames were handed
+                        self._room.set()
+                        return
                 self._room.set()
 
     def _deliver_one(self, peer: str, epoch: int, frame: bytes) -> None:
