@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -596,3 +597,60 @@ def test_the_segment_name_sorts_by_number() -> None:
     names = [f"log-{n:010d}.seg" for n in (9, 10, 100)]
     assert sorted(names) == names
     assert all(fs._SEGMENT.fullmatch(name) for name in names)
+
+
+async def test_flushes_go_to_a_worker_thread_until_they_are_seen_to_be_fast(
+    storage: FileStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first flush runs in a thread; once flushes take less than a thread hand-off, they run in the loop."""
+    threaded: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        threaded.append(args[0].__name__)
+        return await run_sync(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    log, term, _ = storage.open()
+    term.save(1, None)
+    await term.sync()
+    assert threaded == ["_flush_term"]  # nothing measured yet: a thread
+    storage._flush_estimate = fs.INLINE_FLUSH_SECONDS / 10  # as if the flushes so far took a tenth of that
+    log.append(entries(1, [1]))
+    await log.sync()
+    assert threaded == ["_flush_term"]  # fast: in the loop
+    storage.close()
+    _, logged, (voted, _) = reopened(storage.directory)
+    assert ([entry.index for entry in logged], voted) == ([1], (1, None))  # both durable all the same
+
+
+async def test_a_slow_flush_sends_the_next_one_back_to_a_thread(
+    storage: FileStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush measured slower than the inline bound raises the estimate at once: the next flush is threaded."""
+    threaded: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        threaded.append(args[0].__name__)
+        return await run_sync(function, *args, **kwargs)
+
+    def stalling(write: Callable[..., Any]) -> Callable[..., Any]:
+        def slow(*args: Any) -> Any:
+            time.sleep(fs.INLINE_FLUSH_SECONDS * 4)  # a disk that stalls
+            return write(*args)
+
+        slow.__name__ = write.__name__
+        return slow
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    log, term, _ = storage.open()
+    storage._flush_estimate = 0.0
+    monkeypatch.setattr(storage, "_flush_term", stalling(storage._flush_term))
+    term.save(1, None)
+    await term.sync()  # inline, and slow
+    assert threaded == []
+    assert storage._flush_estimate >= fs.INLINE_FLUSH_SECONDS * 4
+    log.append(entries(1, [1]))
+    await log.sync()
+    assert threaded == ["_flush_log"]

@@ -41,12 +41,14 @@ import os
 import re
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import msgpack  # type: ignore[import-untyped]
 
@@ -57,6 +59,9 @@ from ._storage import STALE, Snapshot, _check_chunk, _check_whole, _Log
 log = get_logger("genstatem.raft.storage")
 
 _T = TypeVar("_T")
+
+INLINE_FLUSH_SECONDS: Final = 0.0005
+"""A flush expected to take less than this runs in the event loop: a worker thread's hand-off costs as much."""
 
 FORMAT_VERSION: Final = 1
 """The on-disk format this release writes and reads."""
@@ -249,6 +254,8 @@ class FileStorage:
         self._cluster = cluster
         self._incarnation = 0
         self._io = threading.Lock()  # file I/O: a flush of a stale incarnation against a new recovery
+        self._flush_estimate = float("inf")  # seconds a flush takes, as recently seen: none seen yet
+        self._threaded_flushes = 0
         self._segment_fd: int | None = None
         self._directory.mkdir(parents=True, exist_ok=True)
         self._lock_fd: int | None = self._lock()
@@ -421,16 +428,41 @@ class FileStorage:
         seq, path, _ = live[-1]
         return recovered, _Segment(seq, path, os.path.getsize(path))
 
-    # -- writing, in a worker thread -------------------------------------------------------
+    # -- writing, in a worker thread or the loop -------------------------------------------------------
 
     async def _flush(self, write: Callable[..., _T], *args: Any) -> _T:
-        """Run ``write`` (one of the ``_flush_*`` methods below) in a worker thread, the event loop running on.
+        """Run ``write`` (one of the ``_flush_*`` methods below) without holding up the event loop.
+
+        In a worker thread, unless the flushes of this directory have been
+        shorter than ``INLINE_FLUSH_SECONDS``, less than what handing one to a
+        thread costs: then in the loop, which it holds up no longer than an
+        ordinary event does. The estimate rises at once with a slow flush, so
+        a disk that stalls sends the next flush back to a thread; it falls
+        slowly.
 
         Every write of the stores goes through here, so that
         ``genstatem.testing.SimulatedDisk`` can run it on a simulation's
         virtual time instead, and tear it at a crash.
         """
-        return await anyio.to_thread.run_sync(write, *args)
+        if self._flush_estimate < INLINE_FLUSH_SECONDS and not self._threaded_flushes:
+            try:
+                return self._timed(write, *args)
+            finally:
+                await anyio.lowlevel.checkpoint()
+        self._threaded_flushes += 1
+        try:
+            return await anyio.to_thread.run_sync(self._timed, write, *args)
+        finally:
+            self._threaded_flushes -= 1
+
+    def _timed(self, write: Callable[..., _T], *args: Any) -> _T:
+        started = time.perf_counter()
+        try:
+            return write(*args)
+        finally:
+            took = time.perf_counter() - started
+            estimate = self._flush_estimate
+            self._flush_estimate = took if took > estimate else 0.8 * estimate + 0.2 * took
 
     def _flush_log(self, incarnation: int, store: FileLogStore, work: _LogWork) -> None:
         with self._io:
