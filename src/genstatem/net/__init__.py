@@ -26,6 +26,7 @@ from ._frames import encode_frame as encode_frame
 from ._memory import MemoryNetwork as MemoryNetwork
 from ._memory import MemoryTransport as MemoryTransport
 from ._messages import RemoteError as RemoteError
+from ._node import MAX_PEER_ENTRIES as MAX_PEER_ENTRIES
 from ._node import Node as Node
 from ._registry import FIRST_USER_TYPE_ID as FIRST_USER_TYPE_ID
 from ._registry import TypeRegistry as TypeRegistry
@@ -70,6 +71,7 @@ __all__ = [
     "FrameStatistics",
     "MemoryNetwork",
     "MemoryTransport",
+    "MAX_PEER_ENTRIES",
     "Node",
     "NodeStatistics",
     "NodeUnreachable",

@@ -10,6 +10,7 @@ it fails, as in Erlang.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import secrets
 import weakref
@@ -53,6 +54,7 @@ from ._messages import (
     TickMsg,
     UnlinkMsg,
 )
+from ._ref_encoding import RefEncoding
 from ._registry import default_registry
 from ._remote import (
     NodeUnreachable,
@@ -68,12 +70,23 @@ from ._transport import ReceiveBackpressure, ReportsRefusals, Transport
 
 log = get_logger("genstatem.net")
 
+MAX_PEER_ENTRIES = 100_000
+"""The most monitors one peer may hold on this node's actors, and the most of its actors linked to them.
+
+Past it a monitor is answered at once with ``Down`` and a link with an exit,
+both with reason ``"system_limit"`` (Erlang's word for a limit reached), so
+no peer, authenticated or not, can grow this node's tables without bound.
+``Node.max_peer_entries`` changes it for one node.
+"""
+
+_LOGGED_COUNTS = frozenset(10**power for power in range(12))  # the 1st, 10th, 100th... of a kind
+
 _REF_TYPE_ID = 100
 _REMOTE_REF_TYPE_ID = 101
 _CALLER_TYPE_ID = 102
 
 
-class Node:
+class Node(RefEncoding):
     """Runs the distribution protocol for one ``ActorSystem`` over a transport.
 
     It is the system's ``Distribution``: built by a network's ``attach``.
@@ -104,7 +117,10 @@ class Node:
         self._export_ids: weakref.WeakKeyDictionary[Caller, int] = weakref.WeakKeyDictionary()
         self._peers: dict[tuple[str, int | None, Any], _RemotePeer] = {}
         self._watching: dict[int, tuple[_RemotePeer, Monitor, Peer]] = {}
-        self._watchers: dict[tuple[str, int], tuple[Peer, Monitor]] = {}
+        self._watchers: dict[str, dict[int, tuple[Peer, Monitor]]] = {}  # peer -> its monitor id -> local target
+        self._proxies: collections.Counter[str] = collections.Counter()  # peer -> proxies of its actors in _peers
+        self.max_peer_entries = MAX_PEER_ENTRIES
+        self._refusals: collections.Counter[str] = collections.Counter()
         self._exit_waiters: dict[int, tuple[str, Caller]] = {}
         # This incarnation of the node, carried in every ref by id it hands out.
         self.creation: int = secrets.randbits(32) if creation is None else creation
@@ -183,7 +199,7 @@ class Node:
             pending_calls=len(self._pending),
             incoming_calls=len(self._incoming),
             remote_actors=len(self._peers),
-            monitors=len(self._watching) + len(self._watchers) + len(self._exit_waiters),
+            monitors=len(self._watching) + sum(map(len, self._watchers.values())) + len(self._exit_waiters),
             remote_refs=len(self._ref_states),
             backlog_bytes=backlog,
         )
@@ -229,6 +245,7 @@ class Node:
             key = (address.node, address.pid, address.name)
             if self._peers.get(key) is remote:
                 del self._peers[key]
+                self._proxies[address.node] -= 1
 
     def forget_incoming(self, peer: str, call_id: int, caller: _RemoteCaller) -> None:
         """The call ``call_id`` from ``peer`` is answered or given up: stop tracking it."""
@@ -240,60 +257,8 @@ class Node:
         peer = self._peers.get(key)
         if peer is None:
             peer = self._peers[key] = _RemotePeer(self, ref._address)
+            self._proxies[ref._address.node] += 1
         return peer
-
-    def _encode_ref(self, ref: ActorRef) -> Any:
-        if isinstance(ref, RemoteRef):
-            address = ref._address
-            return [address.node, address.pid, address.name, address.creation]
-        assert isinstance(ref, LocalRef)
-        self._sent_refs[ref.id] = ref
-        return [self.name, ref.id, ref.name, self.creation]
-
-    def _decode_ref(self, data: Any) -> ActorRef:
-        node, pid, name, creation = data
-        if node == self.name and pid is not None:
-            if creation == self.creation:
-                return self._home_ref(pid, name)
-            return self._dead_ref(Address(node, pid, name, creation))  # of an earlier incarnation of this node
-        return RemoteRef(self, Address(node, pid, name, creation))
-
-    def _home_ref(self, pid: int, name: Any) -> ActorRef:
-        """A ref to a local actor by id, come home: the very ref sent out, alive or not."""
-        local = find_actor(self.system, pid)
-        if local is not None:
-            return local
-        sent = self._sent_refs.get(pid)
-        if sent is not None:
-            return sent
-        return self._dead_ref(Address(self.name, pid, name, self.creation))  # held nowhere here: none to equal
-
-    def _dead_ref(self, address: Address) -> RemoteRef:
-        """A ref to an actor known to be gone: it behaves as a dead actor (``NoProcess``, ``Down`` with noproc)."""
-        ref = RemoteRef(self, address)
-        self._mark_dead(address)
-        return ref
-
-    def _encode_caller(self, caller: Caller) -> Any:
-        if isinstance(caller, _RemoteCaller):
-            return [caller._peer, caller._call_id]
-        export_id = self._export_ids.get(caller)
-        if export_id is None:
-            export_id = next(self._ids)
-            self._exported[export_id] = caller
-            self._export_ids[caller] = export_id
-        return [self.name, export_id]
-
-    def _decode_caller(self, data: Any) -> Caller:
-        node, call_id = data
-        if node == self.name:
-            pending = self._pending.get(call_id)
-            if pending is not None:
-                return pending[1]
-            exported = self._exported.get(call_id)
-            if exported is not None:
-                return exported
-        return _RemoteCaller(self, node, call_id, None)
 
     # -- sending -----------------------------------------------------------------
 
@@ -341,7 +306,11 @@ class Node:
             self.send_to(node, DemonitorMsg(monitor_id))
 
     def forget_watcher(self, peer: str, monitor_id: int) -> None:
-        self._watchers.pop((peer, monitor_id), None)
+        watchers = self._watchers.get(peer)
+        if watchers is not None:
+            watchers.pop(monitor_id, None)
+            if not watchers:
+                del self._watchers[peer]
 
     async def wait_exit(self, address: Address) -> Any:
         monitor_id = next(self._ids)
@@ -454,6 +423,10 @@ class Node:
         return None if target is None else self.system.peer(target)
 
     def _on_link(self, peer: str, message: LinkMsg) -> None:
+        if (peer, message.from_pid, None) not in self._peers and self._proxies[peer] >= self.max_peer_entries:
+            self._over_limit(peer, "linked actors")
+            self.send_to(peer, ExitMsg(message.to, Address(peer, message.from_pid), "system_limit", linked=False))
+            return
         remote = self._peer(peer, message.from_pid)
         local = self._local_peer(message.to)
         if local is None or not local.accept_link(remote):
@@ -499,13 +472,31 @@ class Node:
         if target is None or not target.alive:
             self.send_to(peer, DownMsg(message.monitor_id, message.to, "noproc"))
             return
+        watchers = self._watchers.setdefault(peer, {})
+        if len(watchers) >= self.max_peer_entries:
+            self._over_limit(peer, "monitors")
+            self.send_to(peer, DownMsg(message.monitor_id, message.to, "system_limit"))
+            return
         local = self.system.peer(target)
         monitor = Monitor(self.system.next_actor_id())
         local.accept_monitor(monitor, _RemoteWatcher(self, peer, message.monitor_id, target))
-        self._watchers[(peer, message.monitor_id)] = (local, monitor)
+        watchers[message.monitor_id] = (local, monitor)
+
+    def _over_limit(self, peer: str, what: str) -> None:
+        """Log that ``peer`` reached ``max_peer_entries`` (the 1st, 10th, 100th... time)."""
+        self._refusals[peer] += 1
+        if self._refusals[peer] in _LOGGED_COUNTS:
+            log.warning(
+                "peer over its limit: refused with system_limit",
+                node=self.name,
+                peer=peer,
+                what=what,
+                limit=self.max_peer_entries,
+                refusals=self._refusals[peer],
+            )
 
     def _on_demonitor(self, peer: str, message: DemonitorMsg) -> None:
-        watched = self._watchers.pop((peer, message.monitor_id), None)
+        watched = self._watchers.get(peer, {}).pop(message.monitor_id, None)
         if watched is not None:
             watched[0].drop_monitor(watched[1])
 
@@ -547,6 +538,7 @@ class Node:
         peer = self._peers.get(key)
         if peer is None:
             peer = self._peers[key] = _RemotePeer(self, Address(node, pid))
+            self._proxies[node] += 1
         return peer
 
     # -- connections ---------------------------------------------------------------
@@ -608,13 +600,12 @@ class Node:
         for key, remote in list(self._peers.items()):
             if remote.address.node == peer:
                 del self._peers[key]
+                self._proxies[peer] -= 1
                 for local in list(remote.linked):
                     local.exit_signal(remote, "noconnection")
                 remote.linked.clear()
-        for watch_key, (local, monitor) in list(self._watchers.items()):
-            if watch_key[0] == peer:
-                del self._watchers[watch_key]
-                local.drop_monitor(monitor)
+        for local, monitor in self._watchers.pop(peer, {}).values():
+            local.drop_monitor(monitor)
 
 
 def _caller_types() -> list[type[Caller]]:
