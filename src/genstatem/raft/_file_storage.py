@@ -686,7 +686,7 @@ class FileLogStore(_View):
     def last_term(self) -> int:
         """The term of ``last_index()`` (0 for an empty log)."""
         self._live()
-        return self._log.entries[-1].term if self._log.entries else self._log.offset_term
+        return self._log.last_term()
 
     def term_at(self, index: int) -> int | None:
         """The term at ``index``, the compaction term at the compaction index, ``None`` outside the log."""
@@ -700,10 +700,7 @@ class FileLogStore(_View):
             IndexError: if ``index`` is compacted or beyond the last.
         """
         self._live()
-        held = self._log
-        if not held.offset < index <= held.last_index():
-            raise IndexError(f"log index {index} not held: the log holds {held.offset + 1} to {held.last_index()}")
-        return held.entries[index - held.offset - 1]
+        return self._log.entry(index)
 
     def entries(self, start: int, stop: int, *, max_bytes: int | None = None) -> list[Entry]:
         """Entries ``start`` to ``stop - 1``, at most ``max_bytes`` of them by ``Entry.size()`` but at least one.
@@ -712,18 +709,7 @@ class FileLogStore(_View):
             IndexError: if ``start`` is compacted (the follower needs the snapshot).
         """
         self._live()
-        held = self._log
-        if start <= held.offset:
-            raise IndexError(f"log index {start} is compacted: the log starts at {held.offset + 1}")
-        chosen = held.entries[start - held.offset - 1 : max(stop - held.offset - 1, 0)]
-        if max_bytes is None or not chosen:
-            return chosen
-        total = chosen[0].size()
-        for count, entry in enumerate(chosen[1:], start=1):
-            total += entry.size()
-            if total > max_bytes:
-                return chosen[:count]
-        return chosen
+        return self._log.slice(start, stop, max_bytes)
 
     def append(self, entries: Sequence[Entry]) -> None:
         """Add ``entries`` after the last. Not durable until ``sync()``.
@@ -735,13 +721,7 @@ class FileLogStore(_View):
         """
         self._writable()
         held = self._log
-        index, term = held.last_index(), held.entries[-1].term if held.entries else held.offset_term
-        for entry in entries:
-            if entry.index != index + 1:
-                raise ValueError(f"append must continue the log at index {index + 1}, got index {entry.index}")
-            if entry.term < term:
-                raise ValueError(f"log terms never decrease: entry {entry.index} has term {entry.term} after {term}")
-            index, term = entry.index, entry.term
+        held.check_continued_by(entries)
         if entries:
             held.entries.extend(entries)
             if not self._rewrite:

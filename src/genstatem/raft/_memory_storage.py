@@ -153,8 +153,7 @@ class MemoryLogStore(_View):
     def last_term(self) -> int:
         """The term of ``last_index()`` (0 for an empty log)."""
         self._live()
-        log = self._log
-        return log.entries[-1].term if log.entries else log.offset_term
+        return self._log.last_term()
 
     def term_at(self, index: int) -> int | None:
         """The term at ``index``, the compaction term at the compaction index, ``None`` outside the log."""
@@ -168,10 +167,7 @@ class MemoryLogStore(_View):
             IndexError: if ``index`` is compacted or beyond the last.
         """
         self._live()
-        log = self._log
-        if not log.offset < index <= log.last_index():
-            raise IndexError(f"log index {index} not held: the log holds {log.offset + 1} to {log.last_index()}")
-        return log.entries[index - log.offset - 1]
+        return self._log.entry(index)
 
     def entries(self, start: int, stop: int, *, max_bytes: int | None = None) -> list[Entry]:
         """Entries ``start`` to ``stop - 1``, at most ``max_bytes`` of them by ``Entry.size()`` but at least one.
@@ -180,18 +176,7 @@ class MemoryLogStore(_View):
             IndexError: if ``start`` is compacted (the follower needs the snapshot).
         """
         self._live()
-        log = self._log
-        if start <= log.offset:
-            raise IndexError(f"log index {start} is compacted: the log starts at {log.offset + 1}")
-        chosen = log.entries[start - log.offset - 1 : max(stop - log.offset - 1, 0)]
-        if max_bytes is None or not chosen:
-            return chosen
-        total = chosen[0].size()
-        for count, entry in enumerate(chosen[1:], start=1):
-            total += entry.size()
-            if total > max_bytes:
-                return chosen[:count]
-        return chosen
+        return self._log.slice(start, stop, max_bytes)
 
     def append(self, entries: Sequence[Entry]) -> None:
         """Add ``entries`` after the last. Not durable until ``sync()``.
@@ -203,13 +188,7 @@ class MemoryLogStore(_View):
         """
         storage = self._live()
         log = self._log
-        index, term = log.last_index(), log.entries[-1].term if log.entries else log.offset_term
-        for entry in entries:
-            if entry.index != index + 1:
-                raise ValueError(f"append must continue the log at index {index + 1}, got index {entry.index}")
-            if entry.term < term:
-                raise ValueError(f"log terms never decrease: entry {entry.index} has term {entry.term} after {term}")
-            index, term = entry.index, entry.term
+        log.check_continued_by(entries)
         if entries:
             self._touch(log.last_index() + 1)
             log.entries.extend(entries)

@@ -249,6 +249,39 @@ class _Log:
     def last_index(self) -> int:
         return self.offset + len(self.entries)
 
+    def last_term(self) -> int:
+        return self.entries[-1].term if self.entries else self.offset_term
+
+    def entry(self, index: int) -> Entry:
+        """The entry at ``index``; ``IndexError`` if it is compacted or beyond the last."""
+        if not self.offset < index <= self.last_index():
+            raise IndexError(f"log index {index} not held: the log holds {self.offset + 1} to {self.last_index()}")
+        return self.entries[index - self.offset - 1]
+
+    def slice(self, start: int, stop: int, max_bytes: int | None) -> list[Entry]:
+        """``LogStore.entries``: ``start`` to ``stop - 1``, within ``max_bytes`` but at least one."""
+        if start <= self.offset:
+            raise IndexError(f"log index {start} is compacted: the log starts at {self.offset + 1}")
+        chosen = self.entries[start - self.offset - 1 : max(stop - self.offset - 1, 0)]
+        if max_bytes is None or not chosen:
+            return chosen
+        total = chosen[0].size()
+        for count, entry in enumerate(chosen[1:], start=1):
+            total += entry.size()
+            if total > max_bytes:
+                return chosen[:count]
+        return chosen
+
+    def check_continued_by(self, entries: Sequence[Entry]) -> None:
+        """``ValueError`` unless ``entries`` run on from the last index one by one, with terms never decreasing."""
+        index, term = self.last_index(), self.last_term()
+        for entry in entries:
+            if entry.index != index + 1:
+                raise ValueError(f"append must continue the log at index {index + 1}, got index {entry.index}")
+            if entry.term < term:
+                raise ValueError(f"log terms never decrease: entry {entry.index} has term {entry.term} after {term}")
+            index, term = entry.index, entry.term
+
     def term_at(self, index: int) -> int | None:
         if index == self.offset:
             return self.offset_term
