@@ -54,7 +54,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from .._core import get_logger
 from ._log import KINDS, Entry
-from ._storage import STALE, Snapshot, _check_chunk, _check_whole, _Log
+from ._storage import STALE, LogReads, Snapshot, _check_chunk, _check_whole, _Log
 
 log = get_logger("genstatem.raft.storage")
 
@@ -653,12 +653,12 @@ class _View:
         return self._storage
 
 
-class FileLogStore(_View):
+class FileLogStore(_View, LogReads):
     """The ``LogStore`` of one incarnation of a ``FileStorage``: the whole log in memory, changes on disk."""
 
     def __init__(self, storage: FileStorage, incarnation: int, recovered: _Log, segment: _Segment | None) -> None:
         super().__init__(storage, incarnation)
-        self._log = recovered
+        self._held = recovered
         self._segment = segment
         self._operations: list[list[Any]] = []
         self._rewrite = segment is None  # a fresh directory: the first sync writes the first base segment
@@ -666,50 +666,12 @@ class FileLogStore(_View):
         self._failed: BaseException | None = None
 
     def __repr__(self) -> str:
-        return f"FileLogStore(({self._log.offset}, {self._log.last_index()}])"
+        return f"FileLogStore(({self._held.offset}, {self._held.last_index()}])"
 
     def _writable(self) -> None:
         self._live()
         if self._failed is not None:
             raise RuntimeError(f"an earlier sync of this log failed ({self._failed!r}); restart the node")
-
-    def first_index(self) -> int:
-        """The first index held: 1 with nothing compacted, else the compaction index + 1."""
-        self._live()
-        return self._log.offset + 1
-
-    def last_index(self) -> int:
-        """The last index held (the compaction index when nothing follows it; 0 for an empty log)."""
-        self._live()
-        return self._log.last_index()
-
-    def last_term(self) -> int:
-        """The term of ``last_index()`` (0 for an empty log)."""
-        self._live()
-        return self._log.last_term()
-
-    def term_at(self, index: int) -> int | None:
-        """The term at ``index``, the compaction term at the compaction index, ``None`` outside the log."""
-        self._live()
-        return self._log.term_at(index)
-
-    def entry(self, index: int) -> Entry:
-        """The entry at ``index``.
-
-        Raises:
-            IndexError: if ``index`` is compacted or beyond the last.
-        """
-        self._live()
-        return self._log.entry(index)
-
-    def entries(self, start: int, stop: int, *, max_bytes: int | None = None) -> list[Entry]:
-        """Entries ``start`` to ``stop - 1``, at most ``max_bytes`` of them by ``Entry.size()`` but at least one.
-
-        Raises:
-            IndexError: if ``start`` is compacted (the follower needs the snapshot).
-        """
-        self._live()
-        return self._log.slice(start, stop, max_bytes)
 
     def append(self, entries: Sequence[Entry]) -> None:
         """Add ``entries`` after the last. Not durable until ``sync()``.
@@ -720,7 +682,7 @@ class FileLogStore(_View):
                 is appended.
         """
         self._writable()
-        held = self._log
+        held = self._held
         held.check_continued_by(entries)
         if entries:
             held.entries.extend(entries)
@@ -736,7 +698,7 @@ class FileLogStore(_View):
             ValueError: if ``index`` is at or before the compaction point.
         """
         self._writable()
-        held = self._log
+        held = self._held
         if index <= held.offset:
             raise ValueError(f"cannot truncate from {index}: entries up to {held.offset} are compacted")
         if index <= held.last_index():
@@ -753,8 +715,8 @@ class FileLogStore(_View):
         remaining log as a new base segment and deletes the older segments.
         """
         self._writable()
-        if index > self._log.offset:
-            self._log.compact(index, term)
+        if index > self._held.offset:
+            self._held.compact(index, term)
             self._rewrite = True
             self._operations.clear()
 
@@ -770,7 +732,7 @@ class FileLogStore(_View):
             self._writable()
             work: _LogWork
             if self._rewrite:
-                held = self._log
+                held = self._held
                 work = _Rewrite(held.offset, held.offset_term, list(held.entries))
             elif self._operations:
                 work = _Frame(self._operations)

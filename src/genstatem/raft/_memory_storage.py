@@ -14,7 +14,7 @@ import anyio.lowlevel
 import attrs
 
 from ._log import Entry
-from ._storage import STALE, DurableState, Snapshot, StorageStatistics, _check_chunk, _check_whole, _Log
+from ._storage import STALE, DurableState, LogReads, Snapshot, StorageStatistics, _check_chunk, _check_whole, _Log
 
 
 @attrs.define
@@ -118,18 +118,18 @@ class _View:
         return self._storage
 
 
-class MemoryLogStore(_View):
+class MemoryLogStore(_View, LogReads):
     """The ``LogStore`` of one incarnation of a ``MemoryStorage``."""
 
     def __init__(self, storage: MemoryStorage, incarnation: int, log: _Log) -> None:
         super().__init__(storage, incarnation)
-        self._log = log
+        self._held = log
         # The lowest index changed since the last sync: the durable log is
         # already equal to this one below it, so a sync copies only the rest.
         self._dirty_from: int | None = None
 
     def __repr__(self) -> str:
-        return f"MemoryLogStore(({self._log.offset}, {self._log.last_index()}])"
+        return f"MemoryLogStore(({self._held.offset}, {self._held.last_index()}])"
 
     def _touch(self, index: int) -> None:
         self._dirty_from = index if self._dirty_from is None else min(self._dirty_from, index)
@@ -138,45 +138,7 @@ class MemoryLogStore(_View):
         """How many entries of this view differ from the durable log (changed since the last sync)."""
         if self._dirty_from is None:
             return 0
-        return max(self._log.last_index() - max(self._dirty_from, self._log.offset + 1) + 1, 0)
-
-    def first_index(self) -> int:
-        """The first index held: 1 with nothing compacted, else the compaction index + 1."""
-        self._live()
-        return self._log.offset + 1
-
-    def last_index(self) -> int:
-        """The last index held (the compaction index when nothing follows it; 0 for an empty log)."""
-        self._live()
-        return self._log.last_index()
-
-    def last_term(self) -> int:
-        """The term of ``last_index()`` (0 for an empty log)."""
-        self._live()
-        return self._log.last_term()
-
-    def term_at(self, index: int) -> int | None:
-        """The term at ``index``, the compaction term at the compaction index, ``None`` outside the log."""
-        self._live()
-        return self._log.term_at(index)
-
-    def entry(self, index: int) -> Entry:
-        """The entry at ``index``.
-
-        Raises:
-            IndexError: if ``index`` is compacted or beyond the last.
-        """
-        self._live()
-        return self._log.entry(index)
-
-    def entries(self, start: int, stop: int, *, max_bytes: int | None = None) -> list[Entry]:
-        """Entries ``start`` to ``stop - 1``, at most ``max_bytes`` of them by ``Entry.size()`` but at least one.
-
-        Raises:
-            IndexError: if ``start`` is compacted (the follower needs the snapshot).
-        """
-        self._live()
-        return self._log.slice(start, stop, max_bytes)
+        return max(self._held.last_index() - max(self._dirty_from, self._held.offset + 1) + 1, 0)
 
     def append(self, entries: Sequence[Entry]) -> None:
         """Add ``entries`` after the last. Not durable until ``sync()``.
@@ -187,7 +149,7 @@ class MemoryLogStore(_View):
                 log terms never decrease); nothing is appended.
         """
         storage = self._live()
-        log = self._log
+        log = self._held
         log.check_continued_by(entries)
         if entries:
             self._touch(log.last_index() + 1)
@@ -203,7 +165,7 @@ class MemoryLogStore(_View):
             ValueError: if ``index`` is at or before the compaction point.
         """
         storage = self._live()
-        log = self._log
+        log = self._held
         if index <= log.offset:
             raise ValueError(f"cannot truncate from {index}: entries up to {log.offset} are compacted")
         if index <= log.last_index():
@@ -219,7 +181,7 @@ class MemoryLogStore(_View):
         current compaction point does nothing. Not durable until ``sync()``.
         """
         self._live()
-        log = self._log
+        log = self._held
         if index > log.offset:
             if log.term_at(index) != term:
                 self._touch(index + 1)  # the entries after it go too: the next sync rewrites from there
@@ -228,7 +190,7 @@ class MemoryLogStore(_View):
     async def sync(self) -> None:
         """Make every append, truncation and compaction so far durable."""
         storage = self._live()
-        durable, log = storage._durable.log, self._log
+        durable, log = storage._durable.log, self._held
         durable.compact(log.offset, log.offset_term)
         if self._dirty_from is not None:
             start = min(max(self._dirty_from, log.offset + 1), durable.last_index() + 1)

@@ -18,7 +18,7 @@ compacted away with no snapshot covering them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -325,3 +325,51 @@ def _check_whole(size: int, crc: int, written: int, found_crc: int) -> None:
         raise ValueError(f"snapshot incomplete: {written} of {size} bytes")
     if found_crc != crc:
         raise ValueError(f"snapshot data fails its check: CRC-32 {found_crc:#010x}, expected {crc:#010x}")
+
+
+class LogReads:
+    """A ``LogStore``'s reads, the same for every store: check the store is live, then ask the log it holds."""
+
+    _held: _Log  # the log this store holds, synced or not
+
+    if TYPE_CHECKING:
+
+        def _live(self) -> object: ...  # the store's own view: refuses a stale store
+
+    def first_index(self) -> int:
+        """The first index held: 1 with nothing compacted, else the compaction index + 1."""
+        self._live()
+        return self._held.offset + 1
+
+    def last_index(self) -> int:
+        """The last index held (the compaction index when nothing follows it; 0 for an empty log)."""
+        self._live()
+        return self._held.last_index()
+
+    def last_term(self) -> int:
+        """The term of ``last_index()`` (0 for an empty log)."""
+        self._live()
+        return self._held.last_term()
+
+    def term_at(self, index: int) -> int | None:
+        """The term at ``index``, the compaction term at the compaction index, ``None`` outside the log."""
+        self._live()
+        return self._held.term_at(index)
+
+    def entry(self, index: int) -> Entry:
+        """The entry at ``index``.
+
+        Raises:
+            IndexError: if ``index`` is compacted or beyond the last.
+        """
+        self._live()
+        return self._held.entry(index)
+
+    def entries(self, start: int, stop: int, *, max_bytes: int | None = None) -> list[Entry]:
+        """Entries ``start`` to ``stop - 1``, at most ``max_bytes`` of them by ``Entry.size()`` but at least one.
+
+        Raises:
+            IndexError: if ``start`` is compacted (the follower needs the snapshot).
+        """
+        self._live()
+        return self._held.slice(start, stop, max_bytes)
