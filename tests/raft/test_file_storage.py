@@ -624,6 +624,27 @@ async def test_flushes_go_to_a_worker_thread_until_they_are_seen_to_be_fast(
     assert ([entry.index for entry in logged], voted) == ([1], (1, None))  # both durable all the same
 
 
+async def test_a_fast_disk_is_measured_and_then_flushed_in_the_loop(
+    storage: FileStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first flush's time becomes the estimate: after one fast flush in a thread, the next run in the loop."""
+    threaded: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        threaded.append(args[0].__name__)
+        return await run_sync(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    monkeypatch.setattr(fs, "_fsync", lambda fd: None)  # a disk whose flush costs nothing
+    log, _, _ = storage.open()
+    for index in range(1, 4):
+        log.append(entries(index, [1]))
+        await log.sync()
+    assert storage._flush_estimate < fs.INLINE_FLUSH_SECONDS
+    assert threaded == ["_flush_log"]  # only the first, before anything was measured
+
+
 async def test_a_slow_flush_sends_the_next_one_back_to_a_thread(
     storage: FileStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -637,7 +658,7 @@ async def test_a_slow_flush_sends_the_next_one_back_to_a_thread(
 
     def stalling(write: Callable[..., Any]) -> Callable[..., Any]:
         def slow(*args: Any) -> Any:
-            time.sleep(fs.INLINE_FLUSH_SECONDS * 4)  # a disk that stalls
+            time.sleep(fs.STALLED_FLUSH_SECONDS * 2)  # a disk that stalls
             return write(*args)
 
         slow.__name__ = write.__name__
@@ -650,7 +671,7 @@ async def test_a_slow_flush_sends_the_next_one_back_to_a_thread(
     term.save(1, None)
     await term.sync()  # inline, and slow
     assert threaded == []
-    assert storage._flush_estimate >= fs.INLINE_FLUSH_SECONDS * 4
+    assert storage._flush_estimate >= fs.STALLED_FLUSH_SECONDS * 2
     log.append(entries(1, [1]))
     await log.sync()
     assert threaded == ["_flush_log"]

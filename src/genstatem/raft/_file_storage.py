@@ -60,8 +60,11 @@ log = get_logger("genstatem.raft.storage")
 
 _T = TypeVar("_T")
 
-INLINE_FLUSH_SECONDS: Final = 0.0005
+INLINE_FLUSH_SECONDS: Final = 0.001
 """A flush expected to take less than this runs in the event loop: a worker thread's hand-off costs as much."""
+
+STALLED_FLUSH_SECONDS: Final = 0.002
+"""A flush that took longer than this is a stall: the next ones go to a worker thread at once."""
 
 FORMAT_VERSION: Final = 1
 """The on-disk format this release writes and reads."""
@@ -436,9 +439,11 @@ class FileStorage:
         In a worker thread, unless the flushes of this directory have been
         shorter than ``INLINE_FLUSH_SECONDS``, less than what handing one to a
         thread costs: then in the loop, which it holds up no longer than an
-        ordinary event does. The estimate rises at once with a slow flush, so
-        a disk that stalls sends the next flush back to a thread; it falls
-        slowly.
+        ordinary event does. The estimate is a moving average, so that the
+        jitter of a fast disk (a flush now and then a few times the median)
+        does not send the next ones to a thread; a stall (a flush longer than
+        ``STALLED_FLUSH_SECONDS``) becomes the estimate at once, so a disk
+        that stalls sends the next flush back to a thread.
 
         Every write of the stores goes through here, so that
         ``genstatem.testing.SimulatedDisk`` can run it on a simulation's
@@ -462,7 +467,8 @@ class FileStorage:
         finally:
             took = time.perf_counter() - started
             estimate = self._flush_estimate
-            self._flush_estimate = took if took > estimate else 0.8 * estimate + 0.2 * took
+            restart = estimate == float("inf") or took > STALLED_FLUSH_SECONDS
+            self._flush_estimate = took if restart else 0.8 * estimate + 0.2 * took
 
     def _flush_log(self, incarnation: int, store: FileLogStore, work: _LogWork) -> None:
         with self._io:
