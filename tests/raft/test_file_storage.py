@@ -187,10 +187,16 @@ async def test_sync_is_one_flush_for_every_write_since_the_last(
     assert log.last_index() == 59
 
 
+@pytest.mark.parametrize("inline_flush_seconds", [0.0, fs.INLINE_FLUSH_SECONDS])
 async def test_the_flush_runs_in_a_worker_thread_so_other_tasks_run_meanwhile(
-    storage: FileStorage, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inline_flush_seconds: float
 ) -> None:
-    """While a sync's fdatasync is stuck, another task of the same loop runs (and here, unsticks it)."""
+    """While a sync's fdatasync is stuck, another task of the same loop runs (and here, unsticks it).
+
+    With ``inline_flush_seconds=0`` always; with the default, once the disk
+    has been seen to be slow.
+    """
+    storage = FileStorage(tmp_path / "a", node="a", cluster="c", inline_flush_seconds=inline_flush_seconds)
     release = threading.Event()
     real = fs._fdatasync
 
@@ -201,6 +207,8 @@ async def test_the_flush_runs_in_a_worker_thread_so_other_tasks_run_meanwhile(
     log, _, _ = storage.open()
     log.append(entries(1, [1]))
     await log.sync()
+    if inline_flush_seconds:
+        storage._flush_estimate = fs.STALLED_FLUSH_SECONDS  # as if the last flush had stalled
     monkeypatch.setattr(fs, "_fdatasync", stuck)
     log.append(entries(2, [1]))
     async with anyio.create_task_group() as tasks:
@@ -590,6 +598,14 @@ def test_storage_error_keeps_path_and_offset() -> None:
     """StorageError carries the file and offset it names, for programs that report them."""
     error = StorageError("bad", Path("/x/log-0000000001.seg"), 42)
     assert (error.path, error.offset, str(error)) == (Path("/x/log-0000000001.seg"), 42, "bad")
+
+
+def test_a_negative_inline_flush_bound_is_refused(tmp_path: Path) -> None:
+    """inline_flush_seconds is a duration: a negative one (or NaN) is a ValueError, and nothing is created."""
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="inline_flush_seconds"):
+            FileStorage(tmp_path / "a", node="a", cluster="c", inline_flush_seconds=bad)
+    assert not (tmp_path / "a").exists()
 
 
 def test_the_segment_name_sorts_by_number() -> None:
