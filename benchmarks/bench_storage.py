@@ -44,7 +44,7 @@ import anyio.to_thread
 import msgpack
 
 from genstatem.raft import Entry, FileStorage
-from genstatem.raft._file_storage import _encode_entry, _frame
+from genstatem.raft._file_storage import _encode_entries, _frame
 
 COMMAND = b"x" * 100
 TARGET = 0.8
@@ -66,7 +66,10 @@ class SqliteLog:
         return self._last
 
     def append(self, entries: list[Entry]) -> None:
-        self._pending += [(e.index, e.term, msgpack.packb(_encode_entry(e))) for e in entries]
+        self._pending += [
+            (e.index, e.term, msgpack.packb(encoded))
+            for e, encoded in zip(entries, _encode_entries(entries), strict=True)
+        ]
         self._last = entries[-1].index
 
     def _write(self, rows: list[tuple[int, int, bytes]]) -> None:
@@ -105,7 +108,7 @@ async def timed(n: int, one_sync: Callable[[], Awaitable[None]]) -> list[float]:
 
 
 async def bench_floor(directory: Path, n: int, batch: int) -> list[float]:
-    frame = _frame(msgpack.packb([[0, [_encode_entry(Entry(1, 1, COMMAND))] * batch]]))
+    frame = _frame(msgpack.packb([[0, _encode_entries([Entry(1, 1, COMMAND)]) * batch]]))
     fd = os.open(directory / "floor", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
 

@@ -209,17 +209,11 @@ def _replace(path: Path, data: bytes) -> None:
 _KIND_NUMBERS: Final = {kind: number for number, kind in enumerate(KINDS)}
 
 
-def _encode_entry(entry: Entry) -> tuple[Any, ...]:
-    # A tuple packs as the same msgpack array as a list, and builds faster: this runs per appended entry.
-    return (
-        entry.index,
-        entry.term,
-        entry.command,
-        _KIND_NUMBERS[entry.kind],
-        entry.client,
-        entry.seq,
-        entry.config,
-    )
+def _encode_entries(entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
+    # Tuples pack as the same msgpack arrays as lists and build faster; written out
+    # in one comprehension, with no call per entry: this runs for every appended entry.
+    kinds = _KIND_NUMBERS
+    return [(e.index, e.term, e.command, kinds[e.kind], e.client, e.seq, e.config) for e in entries]
 
 
 def _decode_entry(fields: list[Any]) -> Entry:
@@ -608,7 +602,7 @@ def _segment_data(seq: int, base: tuple[int, int] | None, entries: Sequence[Entr
     info = msgpack.packb({"seq": seq, "base": list(base) if base is not None else None})
     data = _file_header(_LOG) + _frame(info)
     if entries:
-        data += _frame(msgpack.packb([[_APPEND, [_encode_entry(entry) for entry in entries]]]))
+        data += _frame(msgpack.packb([[_APPEND, _encode_entries(entries)]]))
     return data
 
 
@@ -726,7 +720,7 @@ class FileLogStore(_View, LogReads):
         if entries:
             held.entries.extend(entries)
             if not self._rewrite:
-                self._operations.append([_APPEND, [_encode_entry(entry) for entry in entries]])
+                self._operations.append([_APPEND, _encode_entries(entries)])
 
     def truncate_from(self, index: int) -> None:
         """Drop the entry at ``index`` and every one after it (nothing if ``index`` is beyond the last).
