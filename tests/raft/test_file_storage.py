@@ -652,7 +652,8 @@ async def test_a_fast_disk_is_measured_and_then_flushed_in_the_loop(
         return await run_sync(function, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
-    monkeypatch.setattr(fs, "_fsync", lambda fd: None)  # a disk whose flush costs nothing
+    monkeypatch.setattr(fs, "_fdatasync", lambda fd: None)  # a disk whose flushes cost nothing
+    monkeypatch.setattr(fs, "_fsync", lambda fd: None)
     log, _, _ = storage.open()
     for index in range(1, 4):
         log.append(entries(index, [1]))
