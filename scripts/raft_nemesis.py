@@ -2,7 +2,7 @@
 
     python scripts/raft_nemesis.py --seeds 0:5000 --nodes 5 --jobs 2
     python scripts/raft_nemesis.py --replay 1234 --nodes 5
-    python scripts/raft_nemesis.py --replay 17 --nodes 3 --fault-time 5:15   # a seed of the CI's tests
+    python scripts/raft_nemesis.py --replay 25 --nodes 3 --fault-time 5:15   # a seed of the CI's tests
     python scripts/raft_nemesis.py --storage memory --value-bytes 20000   # in memory, with large values
 
 Each seed is a cluster under random partitions, message loss, duplication,
