@@ -565,3 +565,36 @@ async def test_node_tables_shrink_as_remote_actors_come_and_go() -> None:
             statistics = net.node(name).statistics()
             assert (statistics.remote_actors, statistics.monitors, statistics.incoming_calls) == (0, 0, 0), name
             assert statistics.remote_refs == 0, name
+
+
+class Busy(gs.GenStateMachine):
+    """Handles one cast at a time, each until ``release`` is set; tells ``busy`` when it starts one."""
+
+    async def init(self, arg: Any) -> gs.Init:
+        self.busy, self.release = arg
+        return gs.Init("up", None)
+
+    async def handle_event(self, event_type: Any, content: Any, state: Any, data: Any) -> Any:
+        if isinstance(event_type, gs.Cast):
+            self.busy.set()
+            await self.release.wait()
+        return None
+
+
+@pytest.mark.parametrize("kind", ["memory", "tcp"])
+async def test_a_remote_call_over_the_mailbox_limit_raises_mailbox_full(kind: str) -> None:
+    """A call from another node to a full mailbox fails at once with MailboxFull and its limit, as a local one."""
+    networks = Networks(kind)
+    busy, release = anyio.Event(), anyio.Event()
+    async with networks.node("a") as a, networks.node("b") as b:
+        local = await b.start(Busy, (busy, release), name="busy", mailbox_limit=1)
+        assert local is not None
+        local.cast("work")
+        await busy.wait()
+        local.cast("waits in the mailbox")
+        far = a.remote("b", "busy")
+        with anyio.fail_after(5), pytest.raises(gs.MailboxFull, match="full") as raised:
+            await far.call("anything", timeout=None)
+        assert raised.value.limit == 1
+        assert repr(far) in str(raised.value)
+        release.set()

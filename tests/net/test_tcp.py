@@ -7,6 +7,7 @@ trio; waits are on events, each bounded by ``anyio.fail_after``.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import ssl
 import subprocess
 import sys
@@ -31,7 +32,9 @@ from genstatem.net import (
     TcpTransport,
     encode_frame,
 )
-from genstatem.net._handshake import HANDSHAKE_VERSION
+from genstatem.net._handshake import HANDSHAKE_VERSION, INCARNATION_SIZE
+from genstatem.net._handshake import _Kind as HandshakeKind
+from genstatem.net._handshake import _pack as handshake_pack
 
 pytestmark = pytest.mark.anyio
 
@@ -322,8 +325,13 @@ async def test_unauthenticated_connections_are_bounded_and_time_out() -> None:
             assert await b.seen.wait_frames("a", 1) == [b"welcome"]
 
 
-async def hold_a_slot(port: int, source: str, stop: anyio.Event, streams: set[anyio.abc.ByteStream]) -> None:
-    """Keep one silent connection from ``source`` open to ``port``, dialling again each time it is closed."""
+async def hold_a_slot(
+    port: int, source: str, stop: anyio.Event, streams: set[anyio.abc.ByteStream], greeting: Callable[[], bytes]
+) -> None:
+    """Keep one connection from ``source`` open to ``port``, dialling again each time it is closed.
+
+    Each connection sends ``greeting()`` (nothing, part of a HELLO, or a valid one) and then stalls.
+    """
     while not stop.is_set():
         try:
             stream = await anyio.connect_tcp(LOOPBACK, port, local_host=source)
@@ -332,6 +340,8 @@ async def hold_a_slot(port: int, source: str, stop: anyio.Event, streams: set[an
             continue
         streams.add(stream)
         with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            if data := greeting():
+                await stream.send(data)
             while not stop.is_set():
                 await stream.receive()
         streams.discard(stream)
@@ -339,21 +349,40 @@ async def hold_a_slot(port: int, source: str, stop: anyio.Event, streams: set[an
         await anyio.sleep(0.005)
 
 
-@asynccontextmanager
-async def flooding(target: Node, sources: list[str], per_source: int) -> AsyncIterator[None]:
-    """Silent connections from each of ``sources``, redialled as soon as closed, for the ``with`` block.
+def silence() -> bytes:
+    return b""
 
-    The block starts once ``target`` has refused some: the flood holds every slot it can.
+
+def hello_to(node: str) -> Callable[[], bytes]:
+    """A valid HELLO to ``node`` from a node that does not hold the secret."""
+    return lambda: handshake_pack(
+        HandshakeKind.HELLO,
+        b"mallory",
+        node.encode(),
+        secrets.token_bytes(32),
+        secrets.token_bytes(INCARNATION_SIZE),
+    )
+
+
+@asynccontextmanager
+async def flooding(
+    target: Node, sources: list[str], per_source: int, greeting: Callable[[], bytes] = silence
+) -> AsyncIterator[None]:
+    """Stalled connections from each of ``sources``, redialled as soon as closed, for the ``with`` block.
+
+    The block starts once ``target`` has turned away (refused or evicted) at
+    least one per source: the flood holds every slot it can.
     """
     stop = anyio.Event()
     streams: set[anyio.abc.ByteStream] = set()
     async with anyio.create_task_group() as task_group:
         for source in sources:
             for _ in range(per_source):
-                task_group.start_soon(hold_a_slot, target.transport.port, source, stop, streams)
+                task_group.start_soon(hold_a_slot, target.transport.port, source, stop, streams, greeting)
         with anyio.fail_after(WAIT):
             for _ in range(1000):
-                if target.stats().connections_refused >= len(sources):
+                stats = target.stats()
+                if stats.connections_refused + stats.handshakes_evicted >= len(sources):
                     break
                 await anyio.sleep(0.01)
         try:
@@ -385,6 +414,24 @@ async def test_a_flood_from_many_addresses_cannot_starve_a_known_node() -> None:
             assert c.send("b", b"let me in")
             with anyio.fail_after(1.5):
                 assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+
+
+@pytest.mark.parametrize(
+    "greeting",
+    [silence, lambda: hello_to("b")()[:20], hello_to("b")],
+    ids=["silent", "part-of-a-hello", "hello-then-stall"],
+)
+async def test_a_flood_from_many_addresses_cannot_lock_a_new_node_out(greeting: Callable[[], bytes]) -> None:
+    """A node from an unknown host gets in at once while stalled connections from many hosts fill every slot."""
+    async with cluster() as net:
+        b = await net.start("b", peers={}, max_handshakes=8, max_handshakes_per_address=4, handshake_timeout=3.0)
+        sources = [f"127.0.0.{last}" for last in range(2, 22)]
+        async with flooding(b, sources, per_source=1, greeting=greeting):
+            c = await net.start("c")
+            assert c.send("b", b"let me in")
+            with anyio.fail_after(1.5):  # half the handshake timeout: no slot had to expire
+                assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+        assert b.stats().handshakes_evicted >= len(sources)
 
 
 async def test_disconnect_fires_peer_down_on_both_sides_and_send_reconnects() -> None:

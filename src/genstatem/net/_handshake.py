@@ -130,6 +130,7 @@ async def accept(
     tls: ssl.SSLContext | None,
     max_frame_size: int,
     admit: Callable[[str, bytes], str | None],
+    on_hello: Callable[[], None] = lambda: None,
 ) -> Authenticated:
     """The listener's half, on ``attempt.stream``.
 
@@ -140,6 +141,8 @@ async def accept(
         max_frame_size: the largest frame the connection accepts.
         admit: called with the authenticated peer and its incarnation; returns
             why the connection may not become the peer's (a benign refusal), or ``None``.
+        on_hello: called once the dialler sent a valid HELLO for this node,
+            before the CHALLENGE goes out.
 
     Raises:
         HandshakeError: refused, here or by the peer (the refusal was sent).
@@ -165,6 +168,7 @@ async def accept(
         await refuse(f"wrong node: this is {me.node!r}, not {expected!r}")
     if client == me.node:
         await refuse(f"the peer claims this node's own name {client!r}")
+    on_hello()
     server_nonce = secrets.token_bytes(_NONCE_SIZE)
     await stream.send(_pack(_Kind.CHALLENGE, me.node.encode(), server_nonce, me.incarnation))
     transcript = (client, me.node, client_nonce, server_nonce, client_incarnation, me.incarnation)

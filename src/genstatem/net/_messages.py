@@ -88,7 +88,12 @@ class ReplyMsg:
 
 @attrs.frozen
 class FailMsg:
-    """A call id that will get no answer: ``kind`` is ``"noproc"`` or ``"exited"``."""
+    """A call id that will get no answer, and why.
+
+    ``kind`` is ``"noproc"``, ``"exited"`` (``reason``: the exit reason) or
+    ``"mailbox_full"`` (``reason``: the callee's mailbox limit; a node that
+    predates it reads it as an exit with that number for reason).
+    """
 
     call_id: int
     kind: str

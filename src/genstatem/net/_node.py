@@ -24,6 +24,7 @@ from .._core import (
     ActorSystem,
     Caller,
     LocalRef,
+    MailboxFull,
     Monitor,
     NoProcess,
     Peer,
@@ -112,7 +113,7 @@ class Node(RefEncoding):
         self.transport = transport
         self.codec = codec
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[str, Caller]] = {}
+        self._pending: dict[int, tuple[Address, Caller]] = {}
         self._exported: weakref.WeakValueDictionary[int, Caller] = weakref.WeakValueDictionary()
         self._export_ids: weakref.WeakKeyDictionary[Caller, int] = weakref.WeakKeyDictionary()
         self._peers: dict[tuple[str, int | None, Any], _RemotePeer] = {}
@@ -281,7 +282,7 @@ class Node(RefEncoding):
         """Send a message that expects an answer, and wait for it."""
         call_id = next(self._ids)
         caller = new_caller(self.system)
-        self._pending[call_id] = (address.node, caller)
+        self._pending[call_id] = (address, caller)
         try:
             self.send_to(address.node, build(call_id))
             return await caller.wait(timeout)
@@ -415,6 +416,9 @@ class Node(RefEncoding):
             return
         if message.kind == "noproc":
             pending[1].fail(NoProcess("the actor is not alive on its node"))
+        elif message.kind == "mailbox_full":
+            limit = message.reason if type(message.reason) is int else 0
+            pending[1].fail(MailboxFull(RemoteRef(self, pending[0]), limit))
         else:
             pending[1].fail(ActorExited(message.reason))
 
@@ -584,8 +588,8 @@ class Node(RefEncoding):
 
     def _unreachable(self, peer: str, lost: ActorExited) -> None:
         """Fail the calls waiting on ``peer`` with ``lost``; links and monitors across it fire ``"noconnection"``."""
-        for call_id, (node, caller) in list(self._pending.items()):
-            if node == peer:
+        for call_id, (address, caller) in list(self._pending.items()):
+            if address.node == peer:
                 del self._pending[call_id]
                 caller.fail(lost)
         for monitor_id, (node, caller) in list(self._exit_waiters.items()):

@@ -29,7 +29,7 @@ class RefEncoding:
         name: str
         creation: int
         _ids: itertools.count[int]
-        _pending: dict[int, tuple[str, Caller]]
+        _pending: dict[int, tuple[Address, Caller]]
         _exported: weakref.WeakValueDictionary[int, Caller]
         _export_ids: weakref.WeakKeyDictionary[Caller, int]
         _sent_refs: weakref.WeakValueDictionary[int, ActorRef]

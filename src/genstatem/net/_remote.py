@@ -18,6 +18,7 @@ from .._core import (
     Caller,
     CallTimeout,
     LocalRef,
+    MailboxFull,
     Monitor,
     Peer,
     call_timed_out,
@@ -198,13 +199,18 @@ class _RemoteCaller(Caller):
                 raise
 
     def fail(self, error: BaseException) -> None:
-        if not self._finish():
-            reason = error.reason if isinstance(error, ActorExited) else error
-            try:
-                self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(reason)))
-            except EncodeError:  # an exit reason that is not data: say what it was
-                described = RemoteError(type(reason).__qualname__, _describe(reason))
-                self._node.send_to(self._peer, FailMsg(self._call_id, "exited", described))
+        """Tell the caller's node the call failed: ``MailboxFull`` as itself, anything else as an exit."""
+        if self._finish():
+            return
+        if isinstance(error, MailboxFull):
+            self._node.send_to(self._peer, FailMsg(self._call_id, "mailbox_full", error.limit))
+            return
+        reason = error.reason if isinstance(error, ActorExited) else error
+        try:
+            self._node.send_to(self._peer, FailMsg(self._call_id, "exited", wire_reason(reason)))
+        except EncodeError:  # an exit reason that is not data: say what it was
+            described = RemoteError(type(reason).__qualname__, _describe(reason))
+            self._node.send_to(self._peer, FailMsg(self._call_id, "exited", described))
 
     def _finish(self) -> bool:
         done, self._done = self._done, True

@@ -25,6 +25,7 @@ from . import _handshake as handshake
 from ._frames import FrameError, encode_frame
 from ._handshake import Attempt, Authenticated, HandshakeError, Identity
 from ._tasks import spawn_system_task
+from ._tcp_admission import Admission, Slot
 from ._tcp_dial import _LOGGED_COUNTS, Dialing, _format
 from ._tcp_keepalive import enable_keepalive
 from ._tcp_options import TcpOptions
@@ -86,10 +87,7 @@ class TcpTransport(Dialing):
         self._listeners: list[SocketListener] = []
         self._address: tuple[str, int] | None = None
         self._peers: dict[str, Peer] = {}
-        # Incoming connections in their handshake: from known hosts, from others, and per host.
-        self._handshaking_known = 0
-        self._handshaking_unknown = 0
-        self._handshaking_from: dict[str, int] = {}
+        self._admission = Admission(options.max_handshakes, options.max_handshakes_per_address, self._evicted)
         self._counters = Counters()
         self._backlog: Backlog | None = None
         self._on_refused: RefusalHandler | None = None
@@ -520,27 +518,23 @@ class TcpTransport(Dialing):
                 await anyio.sleep(_ACCEPT_RETRY_DELAY)
                 continue
             host = _remote_host(stream)
-            known = self._is_known(host)
-            refusal = self._handshake_slot(host, known)
+            deadline = anyio.current_time() + self.options.handshake_timeout
+            slot = Slot(host, _remote(stream), known=self._is_known(host), deadline=deadline)
+            refusal = self._admission.admit(slot)
             if refusal is not None:
                 self._counters.connections_refused += 1
                 # An attacker can make this happen thousands of times a second: say it once a while.
                 (log.warning if self._counters.connections_refused in _LOGGED_COUNTS else log.debug)(
                     "tcp connection refused",
                     node=self._me.node,
-                    address=_remote(stream),
+                    address=slot.address,
                     reason=refusal,
                     refused_so_far=self._counters.connections_refused,
                 )
                 await anyio.aclose_forcefully(stream)
                 continue
-            if known:
-                self._handshaking_known += 1
-            else:
-                self._handshaking_unknown += 1
-            self._handshaking_from[host] = self._handshaking_from.get(host, 0) + 1
             assert self._task_group is not None
-            self._task_group.start_soon(self._serve, stream, host, known)
+            self._task_group.start_soon(self._serve, stream, slot)
 
     def _is_known(self, host: str) -> bool:
         """Whether ``host`` is where a node of the network lives: one listed in ``peers``, or one connected now."""
@@ -549,54 +543,43 @@ class TcpTransport(Dialing):
         addresses = self.options.peers
         return isinstance(addresses, Mapping) and any(address[0] == host for address in addresses.values())
 
-    def _handshake_slot(self, host: str, known: bool) -> str | None:
-        """Why a new connection from ``host`` may not start its handshake now, or ``None`` if it may.
+    def _evicted(self, slot: Slot) -> None:
+        """Count and log, once a while, a handshake closed to make room for a newer one."""
+        self._counters.handshakes_evicted += 1
+        (log.warning if self._counters.handshakes_evicted in _LOGGED_COUNTS else log.debug)(
+            "tcp handshake evicted",
+            node=self._me.node,
+            address=slot.address,
+            reason="the oldest handshake from hosts not known makes room for a newer one",
+            evicted_so_far=self._counters.handshakes_evicted,
+        )
 
-        Known hosts have ``max_handshakes`` slots of their own, so that no
-        flood from elsewhere keeps a node of the network out; other hosts
-        share as many, at most ``max_handshakes_per_address`` each, so that
-        no single one keeps new nodes out.
-        """
-        if known:
-            if self._handshaking_known >= self.options.max_handshakes:
-                return "too many handshakes in progress from known hosts"
-            return None
-        if self._handshaking_unknown >= self.options.max_handshakes:
-            return "too many handshakes in progress from unknown hosts"
-        if self._handshaking_from.get(host, 0) >= self.options.max_handshakes_per_address:
-            return "too many handshakes in progress from this address"
-        return None
-
-    async def _serve(self, stream: SocketStream, host: str, known: bool) -> None:
-        attempt = Attempt("incoming", _remote(stream), stream)
+    async def _serve(self, stream: SocketStream, slot: Slot) -> None:
+        """Run an incoming connection's handshake within its slot, then carry its frames."""
+        attempt = Attempt("incoming", slot.address, stream)
         conn: Connection | None = None
         try:
-            with anyio.move_on_after(self.options.handshake_timeout):
-                conn = await self._accept_handshake(attempt)
-            if conn is None:
+            with slot.scope:  # its deadline is the handshake timeout; cancelled when evicted
+                conn = await self._accept_handshake(attempt, slot)
+            if conn is None and not slot.evicted:
                 raise HandshakeError(handshake.TIMED_OUT)
         except Exception as exc:
             self._handshake_failed(attempt, exc)
         finally:
-            if known:
-                self._handshaking_known -= 1
-            else:
-                self._handshaking_unknown -= 1
-            left = self._handshaking_from.pop(host) - 1
-            if left:
-                self._handshaking_from[host] = left
+            self._admission.release(slot)
             if conn is None:
                 await anyio.aclose_forcefully(attempt.stream or stream)
         if conn is not None:
             await self._run_connection(conn, [])
 
-    async def _accept_handshake(self, attempt: Attempt) -> Connection:
+    async def _accept_handshake(self, attempt: Attempt, slot: Slot) -> Connection:
         authenticated = await handshake.accept(
             attempt,
             self._me,
             tls=self.options.server_ssl_context,
             max_frame_size=self.options.max_frame_size,
             admit=self._admit,
+            on_hello=lambda: self._admission.heard_hello(slot),
         )
         return self._connection_up(authenticated, outgoing=False)
 

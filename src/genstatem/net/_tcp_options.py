@@ -46,10 +46,13 @@ class TcpOptions:
             TLS and the handshake.
         max_handshakes: incoming connections allowed in their handshake at
             once from known hosts (the IP addresses in a ``peers`` mapping,
-            and those of nodes connected now), and as many again from all
-            other hosts together; more are closed unread.
+            and those of nodes connected now), more being closed unread; and
+            from all other hosts together, as many before their HELLO and as
+            many after it, where a newcomer closes the one that waited
+            longest, so that no flood keeps a new node out.
         max_handshakes_per_address: incoming connections allowed in their
-            handshake at once from any one host that is not known.
+            handshake at once from any one host that is not known; more are
+            closed unread.
         reconnect_initial_delay: seconds before retrying a failed connect;
             doubled at each failure, with jitter.
         reconnect_max_delay: the cap on that delay.

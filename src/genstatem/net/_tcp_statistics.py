@@ -22,7 +22,11 @@ class TcpStatistics:
             handshake: wrong secret, wrong node, bad or timed-out handshake.
         connect_failures: outgoing TCP connects that failed (peer not listening).
         connections_refused: incoming connections closed unread because too
-            many handshakes were already in progress.
+            many handshakes were already in progress from known hosts, or
+            from the connection's own address.
+        handshakes_evicted: incoming connections from hosts that are not
+            known, closed during their handshake to make room for a newer one
+            (the one that had waited longest at the same stage).
         receive_pauses: times a connection stopped being read because the
             messages from its peer still waiting in local mailboxes passed
             ``receive_buffer_bytes``.
@@ -41,6 +45,7 @@ class TcpStatistics:
     handshake_failures: int
     connect_failures: int
     connections_refused: int
+    handshakes_evicted: int
     receive_pauses: int
     connected_peers: int
     buffered_frames: int
@@ -59,6 +64,7 @@ class Counters:
         "frames_received",
         "frames_sent",
         "handshake_failures",
+        "handshakes_evicted",
         "receive_pauses",
     )
 
@@ -71,6 +77,7 @@ class Counters:
         self.handshake_failures = 0
         self.connect_failures = 0
         self.connections_refused = 0
+        self.handshakes_evicted = 0
         self.receive_pauses = 0
 
     def snapshot(self, *, connected_peers: int, buffered_frames: int, peer_records: int) -> TcpStatistics:
@@ -84,6 +91,7 @@ class Counters:
             handshake_failures=self.handshake_failures,
             connect_failures=self.connect_failures,
             connections_refused=self.connections_refused,
+            handshakes_evicted=self.handshakes_evicted,
             receive_pauses=self.receive_pauses,
             connected_peers=connected_peers,
             buffered_frames=buffered_frames,
