@@ -44,7 +44,7 @@ import anyio.to_thread
 import msgpack
 
 from genstatem.raft import Entry, FileStorage
-from genstatem.raft._file_storage import _encode_entries, _frame
+from genstatem.raft._file_format import _encode_entries, _frame
 
 COMMAND = b"x" * 100
 TARGET = 0.8
