@@ -245,20 +245,14 @@ async def accept(
         hello = await _receive_hello(stream, decoder)
     except HandshakeError as exc:
         await refuse(exc.reason)
-    client, expected, client_nonce, client_incarnation = hello.client, hello.expected, hello.nonce, hello.incarnation
-    attempt.peer = client
-    if not hmac.compare_digest(hello.mac, _hello_mac(me.secret, hello)):
-        await refuse(BAD_HELLO_MAC)
-    if (stale := seen.check(client_nonce, hello.timestamp_ms)) is not None:
-        await refuse(stale)
-    if expected != me.node:
-        await refuse(f"wrong node: this is {me.node!r}, not {expected!r}")
-    if client == me.node:
-        await refuse(f"the peer claims this node's own name {client!r}")
+    attempt.peer = client = hello.client
+    if (refusal := _hello_refusal(hello, me, seen)) is not None:
+        await refuse(refusal)
     on_hello()
+    client_incarnation = hello.incarnation
     server_nonce = secrets.token_bytes(_NONCE_SIZE)
     await stream.send(_pack(_Kind.CHALLENGE, me.node.encode(), server_nonce, me.incarnation))
-    transcript = (client, me.node, client_nonce, server_nonce, client_incarnation, me.incarnation)
+    transcript = (client, me.node, hello.nonce, server_nonce, client_incarnation, me.incarnation)
     try:
         _, (proof,) = _unpack(await _receive_only(stream, decoder), _Kind.PROOF)
     except HandshakeError as exc:
@@ -402,6 +396,19 @@ def _hello_mac(secret: bytes, hello: _Hello) -> bytes:
     return _hmac(
         secret, _HELLO_ROLE, hello.client.encode(), hello.expected.encode(), hello.nonce, hello.incarnation, timestamp
     )
+
+
+def _hello_refusal(hello: _Hello, me: Identity, seen: SeenHellos) -> str | None:
+    """Why the listener ``me`` refuses ``hello``, if it does; the MAC first, so the rest answer only secret holders."""
+    if not hmac.compare_digest(hello.mac, _hello_mac(me.secret, hello)):
+        return BAD_HELLO_MAC
+    if (stale := seen.check(hello.nonce, hello.timestamp_ms)) is not None:
+        return stale
+    if hello.expected != me.node:
+        return f"wrong node: this is {me.node!r}, not {hello.expected!r}"
+    if hello.client == me.node:
+        return f"the peer claims this node's own name {hello.client!r}"
+    return None
 
 
 def _raise_if_refused(kind: _Kind, fields: list[bytes]) -> None:
