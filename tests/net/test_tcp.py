@@ -30,11 +30,11 @@ from genstatem.net import (
     TcpOptions,
     TcpStatistics,
     TcpTransport,
+    _handshake,
     encode_frame,
 )
-from genstatem.net._handshake import HANDSHAKE_VERSION, INCARNATION_SIZE
-from genstatem.net._handshake import _Kind as HandshakeKind
-from genstatem.net._handshake import _pack as handshake_pack
+from genstatem.net._frames import FrameDecoder
+from genstatem.net._handshake import HANDSHAKE_VERSION, INCARNATION_SIZE, REPLAYED, Identity
 
 pytestmark = pytest.mark.anyio
 
@@ -256,6 +256,38 @@ async def test_wrong_expected_node_is_refused_and_logged() -> None:
             assert c.seen.events == [("up", "a")]
 
 
+def silence() -> bytes:
+    return b""
+
+
+def hello_to(node: str, secret: bytes = b"not the secret") -> Callable[[], bytes]:
+    """A fresh, well-formed HELLO to ``node``, each time with a new nonce, MACed with ``secret`` (not the network's)."""
+    return lambda: _handshake._hello(
+        Identity("mallory", secret, secrets.token_bytes(INCARNATION_SIZE)),
+        node,
+        secrets.token_bytes(32),
+        _handshake._now_ms(),
+    )
+
+
+def replayed_hello_to(node: str) -> Callable[[], bytes]:
+    """The same HELLO to ``node`` each time, as a real node sent it once (made at the first call, so it is fresh)."""
+    captured: list[bytes] = []
+
+    def replay() -> bytes:
+        if not captured:
+            captured.append(hello_to(node, SECRET)())
+        return captured[0]
+
+    return replay
+
+
+def v2_hello_to(node: str) -> bytes:
+    """A HELLO as a node speaking handshake version 2 sent it: names, nonce and incarnation, no time, no MAC."""
+    fields = (b"old", node.encode(), secrets.token_bytes(32), secrets.token_bytes(INCARNATION_SIZE))
+    return encode_frame(b"GSH" + bytes((2, 1)) + b"".join(len(field).to_bytes(2, "big") + field for field in fields))
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
@@ -264,6 +296,13 @@ async def test_wrong_expected_node_is_refused_and_logged() -> None:
         pytest.param(FRAME_MAGIC + bytes([FRAME_VERSION]) + (2**31).to_bytes(4, "big"), "exceeds", id="oversized"),
         pytest.param(encode_frame(b"not a handshake"), "not a handshake message", id="not-handshake"),
         pytest.param(encode_frame(b"GSH\x07\x01"), "unsupported handshake version 7", id="handshake-version"),
+        pytest.param(v2_hello_to("b"), "unsupported handshake version 2 (this node speaks 3)", id="v2-hello"),
+        pytest.param(hello_to("b")(), "bad secret", id="hello-without-the-secret"),
+        pytest.param(
+            _handshake._hello(Identity("a", SECRET, bytes(INCARNATION_SIZE)), "b", bytes(32), 0),
+            "clock skew",
+            id="hello-from-1970",
+        ),
     ],
 )
 async def test_bad_bytes_from_a_raw_socket_are_disconnected(data: bytes, reason: str) -> None:
@@ -349,29 +388,15 @@ async def hold_a_slot(
         await anyio.sleep(0.005)
 
 
-def silence() -> bytes:
-    return b""
-
-
-def hello_to(node: str) -> Callable[[], bytes]:
-    """A valid HELLO to ``node`` from a node that does not hold the secret."""
-    return lambda: handshake_pack(
-        HandshakeKind.HELLO,
-        b"mallory",
-        node.encode(),
-        secrets.token_bytes(32),
-        secrets.token_bytes(INCARNATION_SIZE),
-    )
-
-
 @asynccontextmanager
 async def flooding(
     target: Node, sources: list[str], per_source: int, greeting: Callable[[], bytes] = silence
 ) -> AsyncIterator[None]:
     """Stalled connections from each of ``sources``, redialled as soon as closed, for the ``with`` block.
 
-    The block starts once ``target`` has turned away (refused or evicted) at
-    least one per source: the flood holds every slot it can.
+    The block starts once ``target`` has turned away (refused, evicted or
+    failed the handshake of) at least one per source: the flood holds every
+    slot it can.
     """
     stop = anyio.Event()
     streams: set[anyio.abc.ByteStream] = set()
@@ -382,7 +407,7 @@ async def flooding(
         with anyio.fail_after(WAIT):
             for _ in range(1000):
                 stats = target.stats()
-                if stats.connections_refused + stats.handshakes_evicted >= len(sources):
+                if stats.connections_refused + stats.handshakes_evicted + stats.handshake_failures >= len(sources):
                     break
                 await anyio.sleep(0.01)
         try:
@@ -418,8 +443,8 @@ async def test_a_flood_from_many_addresses_cannot_starve_a_known_node() -> None:
 
 @pytest.mark.parametrize(
     "greeting",
-    [silence, lambda: hello_to("b")()[:20], hello_to("b")],
-    ids=["silent", "part-of-a-hello", "hello-then-stall"],
+    [silence, lambda: hello_to("b")()[:20], hello_to("b"), replayed_hello_to("b")],
+    ids=["silent", "part-of-a-hello", "hello-without-the-secret", "replayed-hello"],
 )
 async def test_a_flood_from_many_addresses_cannot_lock_a_new_node_out(greeting: Callable[[], bytes]) -> None:
     """A node from an unknown host gets in at once while stalled connections from many hosts fill every slot."""
@@ -431,7 +456,133 @@ async def test_a_flood_from_many_addresses_cannot_lock_a_new_node_out(greeting: 
             assert c.send("b", b"let me in")
             with anyio.fail_after(1.5):  # half the handshake timeout: no slot had to expire
                 assert await b.seen.wait_frames("c", 1) == [b"let me in"]
-        assert b.stats().handshakes_evicted >= len(sources)
+        assert b.stats().handshakes_evicted + b.stats().handshake_failures >= len(sources)
+
+
+@asynccontextmanager
+async def slow_answers(target: Node, delay: float) -> AsyncIterator[int]:
+    """A proxy to ``target`` that passes the dialler's bytes at once and the listener's ``delay`` later; its port.
+
+    It dials ``target`` only once the dialler's first bytes (its HELLO) are
+    in, so they reach ``target`` right after the connect, as a dialler's do.
+    """
+
+    async def pump(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream, lag: float) -> None:
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            while True:
+                data = await source.receive()
+                await anyio.sleep(lag)
+                await sink.send(data)
+        await anyio.aclose_forcefully(sink)
+
+    async def relay(client: anyio.abc.SocketStream) -> None:
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            first = await client.receive()
+            server = await anyio.connect_tcp(*target.transport.address)
+            await server.send(first)
+            async with client, server, anyio.create_task_group() as task_group:
+                task_group.start_soon(pump, client, server, 0.0)
+                task_group.start_soon(pump, server, client, delay)
+
+    listener = await anyio.create_tcp_listener(local_host=LOOPBACK)
+    async with listener, anyio.create_task_group() as proxies:
+        proxies.start_soon(listener.serve, relay)
+        yield listener.extra(anyio.abc.SocketAttribute.local_port)
+        proxies.cancel_scope.cancel()
+
+
+async def test_a_fast_flood_of_hellos_without_the_secret_cannot_lock_out_a_node_with_a_long_round_trip() -> None:
+    """HELLOs from many hosts, redialled as fast as refused, never close a node waiting 0.3 s for each answer.
+
+    With a HELLO anyone could make, a flood that got max_handshakes HELLOs
+    through during the node's round trip closed it, again at each redial.
+    """
+    async with cluster() as net:
+        b = await net.start("b", peers={}, max_handshakes=8, max_handshakes_per_address=4, handshake_timeout=3.0)
+        sources = [f"127.0.0.{last}" for last in range(2, 22)]
+        async with slow_answers(b, delay=0.3) as port, flooding(b, sources, per_source=4, greeting=hello_to("b")):
+            c = await net.start("c", peers={"b": (LOOPBACK, port)})
+            failures_before = b.stats().handshake_failures
+            assert c.send("b", b"let me in")
+            with anyio.fail_after(2.0):  # two round trips of 0.6 s, and margin; under the handshake timeout
+                assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+            assert b.stats().handshake_failures > failures_before + 8  # the flood went on meanwhile
+        assert c.stats().handshake_failures == 0
+
+
+async def exchange_with(target: Node, data: bytes) -> bytes:
+    """Send ``data`` to ``target`` on a raw connection; the payload of the first frame it answers."""
+    async with await anyio.connect_tcp(LOOPBACK, target.transport.port) as raw:
+        await raw.send(data)
+        decoder = FrameDecoder(max_frame_size=1024)
+        with anyio.fail_after(WAIT):
+            while not (frames := decoder.feed(await raw.receive())):
+                pass
+        return frames[0]
+
+
+async def test_a_captured_hello_sent_again_is_refused_as_a_replay() -> None:
+    """A real node's HELLO, recorded on the wire and sent again, is refused before any CHALLENGE, and logged."""
+    sent: list[bytes] = []
+
+    async def pump(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream, record: bool) -> None:
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            while True:
+                data = await source.receive()
+                if record:
+                    sent.append(data)
+                await sink.send(data)
+        await anyio.aclose_forcefully(sink)
+
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b")
+
+            async def relay(client: anyio.abc.SocketStream) -> None:
+                server = await anyio.connect_tcp(*b.transport.address)
+                async with client, server, anyio.create_task_group() as task_group:
+                    task_group.start_soon(pump, client, server, True)
+                    task_group.start_soon(pump, server, client, False)
+
+            listener = await anyio.create_tcp_listener(local_host=LOOPBACK)
+            async with listener, anyio.create_task_group() as proxies:
+                proxies.start_soon(listener.serve, relay)
+                port = listener.extra(anyio.abc.SocketAttribute.local_port)
+                a = await net.start("a", peers={"b": (LOOPBACK, port)})
+                assert a.send("b", b"ping")
+                assert await b.seen.wait_frames("a", 1) == [b"ping"]
+                proxies.cancel_scope.cancel()
+
+            (hello, *_) = FrameDecoder(max_frame_size=1 << 20).feed(b"".join(sent))
+            answer = await exchange_with(b, encode_frame(hello))
+            assert answer.endswith(REPLAYED.encode())
+            assert answer[4] == 5  # REFUSED, not a CHALLENGE: the replay never counted as a HELLO
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="b", reason=REPLAYED)
+            assert failed["peer"] == "a"
+            assert b.seen.count("up", "a") == 1  # the proxied connection only
+
+
+async def test_a_node_whose_clock_is_off_is_refused_naming_clock_skew(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dialler whose clock is 10 minutes behind is refused; both sides name clock skew, the dialler backs off."""
+    wall = _handshake._now_ms
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b")
+            a = await net.start("a")
+            refusals: list[tuple[str, str]] = []
+
+            def refused(peer: str, reason: str) -> None:
+                refusals.append((peer, reason))
+                signal.notify()
+
+            a.transport.watch_refusals(refused)
+            monkeypatch.setattr(_handshake, "_now_ms", lambda: wall() - 600_000)  # only diallers read it
+            assert a.send("b", b"hello")
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="b")
+            assert failed["reason"].startswith("clock skew: the HELLO's timestamp is more than 300 s behind")
+            await signal.wait_until(lambda: bool(refusals))
+            assert refusals == [("b", f"refused by the peer: {failed['reason']}")]
+            assert b.seen.events == []
 
 
 async def test_disconnect_fires_peer_down_on_both_sides_and_send_reconnects() -> None:

@@ -1,12 +1,22 @@
 """The TCP connection handshake: both ends prove they hold the shared secret before a frame crosses.
 
-The handshake, version 1, is four frames (each a small payload starting
+The handshake, version 3, is four frames (each a small payload starting
 ``b"GSH"``, the version and the message kind, then length-prefixed fields)::
 
-    dialler  -> listener  HELLO      my name, the name I expect, my nonce, my incarnation
+    dialler  -> listener  HELLO      my name, the name I expect, my nonce, my incarnation, the time,
+                                     HMAC(secret, "hello", names, my nonce, my incarnation, the time)
     listener -> dialler   CHALLENGE  my name, my nonce, my incarnation      (or REFUSED)
     dialler  -> listener  PROOF      HMAC(secret, "client", names, nonces, incarnations)
     listener -> dialler   ACCEPT     HMAC(secret, "server", names, nonces, incarnations)  (or REFUSED)
+
+The HELLO's MAC lets the listener tell, from the first message, a dialler
+that holds the secret from one that does not, so only holders of the secret
+ever wait in its handshake past their HELLO (``_tcp_admission.py``). A
+captured HELLO sent again still carries a valid MAC: the listener takes a
+HELLO only if its time (wall clock, in milliseconds) is within
+``HELLO_WINDOW`` of its own clock and its nonce was not seen in that window
+(``SeenHellos``). A replay that got through anyway could not complete the
+handshake: the PROOF covers the listener's fresh nonce.
 
 The incarnation is random per started transport, so a node that restarted
 under the same name is told apart from a second connection of the same node.
@@ -19,9 +29,11 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import heapq
 import hmac
 import secrets
 import ssl
+import time
 from collections.abc import Callable
 from typing import Final, NoReturn
 
@@ -33,8 +45,19 @@ from . import _tls
 from ._frames import FrameDecoder, encode_frame
 
 # 2: refs and addresses carry the node's creation (an older node could not decode them).
-HANDSHAKE_VERSION: Final = 2
+# 3: the HELLO carries a timestamp and a MAC of the secret.
+HANDSHAKE_VERSION: Final = 3
 """The version of the connection handshake this module speaks."""
+
+HELLO_WINDOW: Final = 300.0
+"""How far, in seconds, a HELLO's timestamp may be from the listener's clock, either way.
+
+Nodes' clocks are assumed NTP-synced, to well within this; it bounds how
+long a listener must remember a HELLO's nonce to refuse it sent again.
+"""
+
+MAX_SEEN_HELLOS: Final = 16384
+"""The most HELLO nonces a listener remembers (about 3 MiB); past it, HELLOs are refused until some expire."""
 
 INCARNATION_SIZE: Final = 16
 READ_CHUNK: Final = 65536
@@ -42,7 +65,9 @@ READ_CHUNK: Final = 65536
 _HANDSHAKE_MAGIC: Final = b"GSH"
 _HANDSHAKE_MAX_FRAME: Final = 1024  # what an unauthenticated peer can make us buffer
 _NONCE_SIZE: Final = 32
+_TIMESTAMP_SIZE: Final = 8
 
+_HELLO_ROLE: Final = b"hello"
 _CLIENT_ROLE: Final = b"client"
 _SERVER_ROLE: Final = b"server"
 
@@ -54,6 +79,8 @@ SUPERSEDED: Final = "superseded by another connection"
 _BENIGN: Final = frozenset({SIMULTANEOUS, ALREADY_CONNECTED, SUPERSEDED})
 _CLOSED_IN_HANDSHAKE: Final = "connection closed during the handshake"
 TIMED_OUT: Final = "handshake timed out"
+BAD_HELLO_MAC: Final = "bad secret: the peer's HELLO does not carry the secret's MAC"
+REPLAYED: Final = "replayed HELLO: its nonce was seen within the freshness window"
 
 
 class _Kind(enum.IntEnum):
@@ -64,7 +91,7 @@ class _Kind(enum.IntEnum):
     REFUSED = 5
 
 
-_ARITY: Final = {_Kind.HELLO: 4, _Kind.CHALLENGE: 3, _Kind.PROOF: 1, _Kind.ACCEPT: 1, _Kind.REFUSED: 1}
+_ARITY: Final = {_Kind.HELLO: 6, _Kind.CHALLENGE: 3, _Kind.PROOF: 1, _Kind.ACCEPT: 1, _Kind.REFUSED: 1}
 
 
 class HandshakeError(Exception):
@@ -83,6 +110,58 @@ class Identity:
     node: str
     secret: bytes = attrs.field(repr=False)
     incarnation: bytes
+
+
+class SeenHellos:
+    """The HELLOs a listener took within the freshness window: stale ones are refused, and nonces seen again.
+
+    Only a HELLO whose MAC holds and whose timestamp is fresh enters, so
+    only a holder of the secret can add to it: a flood without the secret,
+    or replaying captured HELLOs, cannot grow it. A nonce is forgotten once
+    its HELLO's timestamp leaves the window, when the HELLO would be
+    refused as stale anyway. Past ``capacity`` nonces (honest nodes dial
+    far less often) fresh HELLOs are refused until some expire, rather than
+    forgetting a nonce that could then be replayed.
+
+    Args:
+        window: ``HELLO_WINDOW``, in seconds.
+        capacity: ``MAX_SEEN_HELLOS``.
+        clock: the wall clock, in seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: float = HELLO_WINDOW,
+        capacity: int = MAX_SEEN_HELLOS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._window = window
+        self._capacity = capacity
+        self._clock = clock
+        self._nonces: set[bytes] = set()
+        self._expiries: list[tuple[float, bytes]] = []  # a heap: the soonest to expire first
+
+    def __len__(self) -> int:
+        return len(self._nonces)
+
+    def check(self, nonce: bytes, timestamp_ms: int) -> str | None:
+        """Record the nonce of a HELLO whose MAC holds; why the HELLO is refused, if it is."""
+        now = self._clock()
+        sent = timestamp_ms / 1000
+        if sent < now - self._window:
+            return f"clock skew: the HELLO's timestamp is more than {self._window:g} s behind this node's clock"
+        if sent > now + self._window:
+            return f"clock skew: the HELLO's timestamp is more than {self._window:g} s ahead of this node's clock"
+        while self._expiries and self._expiries[0][0] < now:
+            self._nonces.discard(heapq.heappop(self._expiries)[1])
+        if nonce in self._nonces:
+            return REPLAYED
+        if len(self._nonces) >= self._capacity:
+            return "too many HELLOs within the freshness window to tell a replay; try again later"
+        self._nonces.add(nonce)
+        heapq.heappush(self._expiries, (sent + self._window, nonce))
+        return None
 
 
 @attrs.define
@@ -130,6 +209,7 @@ async def accept(
     tls: ssl.SSLContext | None,
     max_frame_size: int,
     admit: Callable[[str, bytes], str | None],
+    seen: SeenHellos,
     on_hello: Callable[[], None] = lambda: None,
 ) -> Authenticated:
     """The listener's half, on ``attempt.stream``.
@@ -141,8 +221,10 @@ async def accept(
         max_frame_size: the largest frame the connection accepts.
         admit: called with the authenticated peer and its incarnation; returns
             why the connection may not become the peer's (a benign refusal), or ``None``.
-        on_hello: called once the dialler sent a valid HELLO for this node,
-            before the CHALLENGE goes out.
+        seen: the HELLOs this listener took lately, to refuse one sent again.
+        on_hello: called once the dialler sent a valid HELLO for this node
+            (its MAC holds, it is fresh and not seen before), before the
+            CHALLENGE goes out.
 
     Raises:
         HandshakeError: refused, here or by the peer (the refusal was sent).
@@ -160,18 +242,17 @@ async def accept(
         raise HandshakeError(reason, benign=benign)
 
     try:
-        client, expected, client_nonce, client_incarnation = await _receive_hello(stream, decoder)
+        hello = await _receive_hello(stream, decoder)
     except HandshakeError as exc:
         await refuse(exc.reason)
-    attempt.peer = client
-    if expected != me.node:
-        await refuse(f"wrong node: this is {me.node!r}, not {expected!r}")
-    if client == me.node:
-        await refuse(f"the peer claims this node's own name {client!r}")
+    attempt.peer = client = hello.client
+    if (refusal := _hello_refusal(hello, me, seen)) is not None:
+        await refuse(refusal)
     on_hello()
+    client_incarnation = hello.incarnation
     server_nonce = secrets.token_bytes(_NONCE_SIZE)
     await stream.send(_pack(_Kind.CHALLENGE, me.node.encode(), server_nonce, me.incarnation))
-    transcript = (client, me.node, client_nonce, server_nonce, client_incarnation, me.incarnation)
+    transcript = (client, me.node, hello.nonce, server_nonce, client_incarnation, me.incarnation)
     try:
         _, (proof,) = _unpack(await _receive_only(stream, decoder), _Kind.PROOF)
     except HandshakeError as exc:
@@ -202,7 +283,7 @@ async def dial(
     # Frames may follow the ACCEPT at once, so this decoder goes on to read the connection.
     decoder = FrameDecoder(max_frame_size=max(max_frame_size, _HANDSHAKE_MAX_FRAME))
     client_nonce = secrets.token_bytes(_NONCE_SIZE)
-    await stream.send(_pack(_Kind.HELLO, me.node.encode(), peer.encode(), client_nonce, me.incarnation))
+    await stream.send(_hello(me, peer, client_nonce, _now_ms()))
     kind, fields = _unpack(await _receive_only(stream, decoder), _Kind.CHALLENGE)
     _raise_if_refused(kind, fields)
     server_raw, server_nonce, server_incarnation = fields
@@ -286,6 +367,50 @@ def _unpack(payload: bytes, expected: _Kind) -> tuple[_Kind, list[bytes]]:
     return kind, fields
 
 
+@attrs.frozen
+class _Hello:
+    client: str
+    expected: str
+    nonce: bytes
+    incarnation: bytes
+    timestamp_ms: int
+    mac: bytes
+
+
+def _hello(me: Identity, peer: str, nonce: bytes, timestamp_ms: int) -> bytes:
+    """The HELLO ``me`` sends to ``peer``, stamped with ``timestamp_ms`` (wall clock, ms since the epoch)."""
+    unsigned = _Hello(me.node, peer, nonce, me.incarnation, timestamp_ms, b"")
+    mac = _hello_mac(me.secret, unsigned)
+    timestamp = timestamp_ms.to_bytes(_TIMESTAMP_SIZE, "big")
+    return _pack(_Kind.HELLO, me.node.encode(), peer.encode(), nonce, me.incarnation, timestamp, mac)
+
+
+def _now_ms() -> int:
+    """The wall clock, in milliseconds since the epoch, as a HELLO is stamped."""
+    return int(time.time() * 1000)
+
+
+def _hello_mac(secret: bytes, hello: _Hello) -> bytes:
+    """The MAC a HELLO carries: bound to both names, the dialler's nonce and incarnation, and the time."""
+    timestamp = hello.timestamp_ms.to_bytes(_TIMESTAMP_SIZE, "big")
+    return _hmac(
+        secret, _HELLO_ROLE, hello.client.encode(), hello.expected.encode(), hello.nonce, hello.incarnation, timestamp
+    )
+
+
+def _hello_refusal(hello: _Hello, me: Identity, seen: SeenHellos) -> str | None:
+    """Why the listener ``me`` refuses ``hello``, if it does; the MAC first, so the rest answer only secret holders."""
+    if not hmac.compare_digest(hello.mac, _hello_mac(me.secret, hello)):
+        return BAD_HELLO_MAC
+    if (stale := seen.check(hello.nonce, hello.timestamp_ms)) is not None:
+        return stale
+    if hello.expected != me.node:
+        return f"wrong node: this is {me.node!r}, not {hello.expected!r}"
+    if hello.client == me.node:
+        return f"the peer claims this node's own name {hello.client!r}"
+    return None
+
+
 def _raise_if_refused(kind: _Kind, fields: list[bytes]) -> None:
     if kind is _Kind.REFUSED:
         reason = fields[0].decode(errors="replace")
@@ -303,9 +428,8 @@ def _mac(
     server_incarnation: bytes,
 ) -> bytes:
     """The proof a side sends: bound to its role, both names, both nonces and both incarnations."""
-    parts = (
-        b"genstatem tcp handshake",
-        bytes((HANDSHAKE_VERSION,)),
+    return _hmac(
+        secret,
         role,
         client.encode(),
         server.encode(),
@@ -314,7 +438,12 @@ def _mac(
         client_incarnation,
         server_incarnation,
     )
-    message = b"".join(len(part).to_bytes(2, "big") + part for part in parts)
+
+
+def _hmac(secret: bytes, role: bytes, *parts: bytes) -> bytes:
+    """HMAC-SHA256 of ``parts``, each length-prefixed, bound to this protocol, its version and ``role``."""
+    framed = (b"genstatem tcp handshake", bytes((HANDSHAKE_VERSION,)), role, *parts)
+    message = b"".join(len(part).to_bytes(2, "big") + part for part in framed)
     return hmac.new(secret, message, hashlib.sha256).digest()
 
 
@@ -338,13 +467,19 @@ async def _receive_only(stream: ByteStream, decoder: FrameDecoder) -> bytes:
     return frame
 
 
-async def _receive_hello(stream: ByteStream, decoder: FrameDecoder) -> tuple[str, str, bytes, bytes]:
-    """The dialler's HELLO: its name, the name it expects, its nonce and its incarnation."""
-    _, (client_raw, expected_raw, nonce, incarnation) = _unpack(await _receive_only(stream, decoder), _Kind.HELLO)
+async def _receive_hello(stream: ByteStream, decoder: FrameDecoder) -> _Hello:
+    """The dialler's HELLO, well formed (its MAC not checked yet)."""
+    payload = await _receive_only(stream, decoder)
+    kind, fields = _unpack(payload, _Kind.HELLO)
+    if kind is not _Kind.HELLO:
+        raise HandshakeError("malformed handshake: expected HELLO, got REFUSED")
+    client_raw, expected_raw, nonce, incarnation, timestamp, mac = fields
     client, expected = _decode_name(client_raw), _decode_name(expected_raw)
     if len(nonce) != _NONCE_SIZE or len(incarnation) != INCARNATION_SIZE:
         raise HandshakeError("malformed handshake: bad nonce or incarnation")
-    return client, expected, nonce, incarnation
+    if len(timestamp) != _TIMESTAMP_SIZE:
+        raise HandshakeError("malformed handshake: bad timestamp")
+    return _Hello(client, expected, nonce, incarnation, int.from_bytes(timestamp, "big"), mac)
 
 
 def _decode_name(raw: bytes) -> str:

@@ -23,7 +23,7 @@ from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream,
 from .._core import get_logger
 from . import _handshake as handshake
 from ._frames import FrameError, encode_frame
-from ._handshake import Attempt, Authenticated, HandshakeError, Identity
+from ._handshake import Attempt, Authenticated, HandshakeError, Identity, SeenHellos
 from ._tasks import spawn_system_task
 from ._tcp_admission import Admission, Slot
 from ._tcp_dial import _LOGGED_COUNTS, Dialing, _format
@@ -88,6 +88,7 @@ class TcpTransport(Dialing):
         self._address: tuple[str, int] | None = None
         self._peers: dict[str, Peer] = {}
         self._admission = Admission(options.max_handshakes, options.max_handshakes_per_address, self._evicted)
+        self._seen_hellos = SeenHellos()
         self._counters = Counters()
         self._backlog: Backlog | None = None
         self._on_refused: RefusalHandler | None = None
@@ -579,6 +580,7 @@ class TcpTransport(Dialing):
             tls=self.options.server_ssl_context,
             max_frame_size=self.options.max_frame_size,
             admit=self._admit,
+            seen=self._seen_hellos,
             on_hello=lambda: self._admission.heard_hello(slot),
         )
         return self._connection_up(authenticated, outgoing=False)

@@ -9,8 +9,10 @@ their PROOF. A pool that is full never refuses a newcomer: the connection
 that has waited longest in it is closed to make room. A correct peer moves
 through each pool within a round trip, so it is the newest there, not the
 oldest, and only ``max_handshakes`` newer arrivals in that pool during its
-round trip can close it; connections that stall before their HELLO never
-reach the second pool at all.
+round trip can close it. A HELLO is valid only with the secret's MAC, fresh
+and not seen before (``_handshake.py``), so the second pool holds only
+holders of the secret: nothing a flood without it sends, however fast,
+reaches that pool.
 """
 
 from __future__ import annotations
