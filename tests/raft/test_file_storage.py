@@ -10,6 +10,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -660,6 +661,32 @@ async def test_a_fast_disk_is_measured_and_then_flushed_in_the_loop(
         await log.sync()
     assert storage._flush_estimate < fs.INLINE_FLUSH_SECONDS
     assert threaded == ["_flush_log"]  # only the first, before anything was measured
+
+
+async def test_a_snapshot_is_written_in_a_worker_thread_even_while_log_flushes_run_in_the_loop(
+    storage: FileStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a log frame and the term may be flushed in the loop: a snapshot (of any size) and its chunks never are."""
+    threaded: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        threaded.append(args[0].__name__ if function.__name__ == "_timed" else function.__name__)
+        return await run_sync(function, *args, **kwargs)
+
+    log, term, snapshots = storage.open()
+    log.append(entries(1, [1]))
+    await log.sync()  # the first, a whole base segment
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    storage._flush_estimate = 0.0  # as if every flush so far had taken no time
+    snapshots.save(Snapshot(1, 1, ("a",), b"state" * 1000))
+    await snapshots.sync()
+    writer = snapshots.begin(2, 1, ("a",), 4, zlib.crc32(b"data"))
+    await writer.write(0, b"data")
+    await writer.finish()
+    log.append(entries(2, [1]))
+    await log.sync()
+    assert threaded == ["_flush_snapshot", "_write_chunk", "_install_snapshot"]  # the log frame: in the loop
 
 
 async def test_a_slow_flush_sends_the_next_one_back_to_a_thread(

@@ -82,6 +82,9 @@ INLINE_FLUSH_SECONDS: Final = 0.001
 STALLED_FLUSH_SECONDS: Final = 0.002
 """A flush that took longer than this is a stall: the next ones go to a worker thread at once."""
 
+_SMALL_WRITES: Final = frozenset({"_flush_log", "_flush_term"})
+"""The writes that are timed and may run in the event loop: a log frame (one sync's appends) and the term file."""
+
 _fdatasync = getattr(os, "fdatasync", os.fsync)
 _fsync = os.fsync
 
@@ -354,18 +357,26 @@ class FileStorage:
         ``STALLED_FLUSH_SECONDS``) becomes the estimate at once, so a disk
         that stalls sends the next flush back to a thread.
 
+        Only the small writes of ``_SMALL_WRITES`` (a log frame, the term) are
+        timed and may run in the loop; a snapshot, whatever its size, is
+        always written in a thread. Nothing runs in the loop while a write
+        is in a thread, since it would wait there for the thread's lock.
+
         Every write of the stores goes through here, so that
         ``genstatem.testing.SimulatedDisk`` can run it on a simulation's
         virtual time instead, and tear it at a crash.
         """
-        if self._flush_estimate < self._inline_flush_seconds and not self._threaded_flushes:
+        small = write.__name__ in _SMALL_WRITES
+        if small and self._flush_estimate < self._inline_flush_seconds and not self._threaded_flushes:
             try:
                 return self._timed(write, *args)
             finally:
                 await anyio.lowlevel.checkpoint()
         self._threaded_flushes += 1
         try:
-            return await anyio.to_thread.run_sync(self._timed, write, *args)
+            if small:
+                return await anyio.to_thread.run_sync(self._timed, write, *args)
+            return await anyio.to_thread.run_sync(write, *args)
         finally:
             self._threaded_flushes -= 1
 
