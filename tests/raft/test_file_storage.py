@@ -674,7 +674,7 @@ async def test_a_snapshot_is_written_in_a_worker_thread_even_while_log_flushes_r
         threaded.append(args[0].__name__ if function.__name__ == "_timed" else function.__name__)
         return await run_sync(function, *args, **kwargs)
 
-    log, term, snapshots = storage.open()
+    log, _, snapshots = storage.open()
     log.append(entries(1, [1]))
     await log.sync()  # the first, a whole base segment
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
