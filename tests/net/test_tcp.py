@@ -288,6 +288,22 @@ def v2_hello_to(node: str) -> bytes:
     return encode_frame(b"GSH" + bytes((2, 1)) + b"".join(len(field).to_bytes(2, "big") + field for field in fields))
 
 
+def v3_hello_to(node: str) -> bytes:
+    """A HELLO as a node speaking handshake version 3 sent it: no word on TLS."""
+    fields = (b"old", node.encode(), secrets.token_bytes(32), secrets.token_bytes(INCARNATION_SIZE))
+    fields += (_handshake._now_ms().to_bytes(8, "big"), secrets.token_bytes(32))
+    return encode_frame(b"GSH" + bytes((3, 1)) + b"".join(len(field).to_bytes(2, "big") + field for field in fields))
+
+
+def tls_client_hello() -> bytes:
+    """The first flight of a TLS client to 127.0.0.1: its ClientHello."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).wrap_bio(incoming, outgoing, server_hostname=LOOPBACK)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.do_handshake()
+    return outgoing.read()
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
@@ -296,7 +312,9 @@ def v2_hello_to(node: str) -> bytes:
         pytest.param(FRAME_MAGIC + bytes([FRAME_VERSION]) + (2**31).to_bytes(4, "big"), "exceeds", id="oversized"),
         pytest.param(encode_frame(b"not a handshake"), "not a handshake message", id="not-handshake"),
         pytest.param(encode_frame(b"GSH\x07\x01"), "unsupported handshake version 7", id="handshake-version"),
-        pytest.param(v2_hello_to("b"), "unsupported handshake version 2 (this node speaks 3)", id="v2-hello"),
+        pytest.param(v2_hello_to("b"), "unsupported handshake version 2 (this node speaks 4)", id="v2-hello"),
+        pytest.param(v3_hello_to("b"), "unsupported handshake version 3 (this node speaks 4)", id="v3-hello"),
+        pytest.param(tls_client_hello(), "bad magic", id="tls-before-the-hello"),
         pytest.param(hello_to("b")(), "bad secret", id="hello-without-the-secret"),
         pytest.param(
             _handshake._hello(Identity("a", SECRET, bytes(INCARNATION_SIZE)), "b", bytes(32), 0),
@@ -507,6 +525,31 @@ async def test_a_fast_flood_of_hellos_without_the_secret_cannot_lock_out_a_node_
             with anyio.fail_after(2.0):  # two round trips of 0.6 s, and margin; under the handshake timeout
                 assert await b.seen.wait_frames("c", 1) == [b"let me in"]
             assert b.stats().handshake_failures > failures_before + 8  # the flood went on meanwhile
+        assert c.stats().handshake_failures == 0
+
+
+@pytest.mark.parametrize("greeting", [silence, tls_client_hello], ids=["silent", "stalled-tls-client-hello"])
+async def test_a_flood_cannot_lock_out_a_tls_node_with_a_long_round_trip(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext], greeting: Callable[[], bytes]
+) -> None:
+    """Over TLS, stalled connections from many hosts never close a node waiting 0.3 s for each answer.
+
+    When TLS ran before the HELLO, the node sat among the connections
+    without a valid HELLO for its TLS round trips, and a flood, which needs
+    no secret to be accepted, closed it there, again at each redial.
+    """
+    server, client = tls_contexts
+    tls = {"server_ssl_context": server, "client_ssl_context": client}
+    async with cluster() as net:
+        b = await net.start("b", peers={}, max_handshakes=8, max_handshakes_per_address=4, handshake_timeout=5.0, **tls)
+        sources = [f"127.0.0.{last}" for last in range(2, 22)]
+        async with slow_answers(b, delay=0.3) as port, flooding(b, sources, per_source=4, greeting=greeting):
+            c = await net.start("c", peers={"b": (LOOPBACK, port)}, **tls)
+            turned_away = b.stats().handshakes_evicted + b.stats().handshake_failures
+            assert c.send("b", b"let me in")
+            with anyio.fail_after(2.5):  # three round trips of 0.6 s, and margin; half the handshake timeout
+                assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+            assert b.stats().handshakes_evicted + b.stats().handshake_failures > turned_away + 8  # the flood went on
         assert c.stats().handshake_failures == 0
 
 
@@ -841,22 +884,6 @@ def test_options_can_be_given_as_one_tcp_options() -> None:
     assert SECRET.decode() not in repr(options)
 
 
-@pytest.fixture
-def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """Server and client contexts for mutual TLS, from a throwaway CA with a cert for 127.0.0.1."""
-    trustme = pytest.importorskip("trustme")
-    authority = trustme.CA()
-    cert = authority.issue_cert(LOOPBACK)
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.verify_mode = ssl.CERT_REQUIRED
-    cert.configure_cert(server)
-    authority.configure_trust(server)
-    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    cert.configure_cert(client)
-    authority.configure_trust(client)
-    return server, client
-
-
 async def test_tls_carries_frames_and_refuses_plain_connections(
     tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:
@@ -874,7 +901,8 @@ async def test_tls_carries_frames_and_refuses_plain_connections(
 
             plain = await net.start("plain")
             assert plain.send("b", b"let me in")
-            await wait_log(logs, signal, "tcp handshake failed", node="b", direction="incoming")
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="b", direction="incoming")
+            assert failed["reason"] == "TLS mismatch: this node requires TLS"
             assert "plain" not in b.seen.frames
             assert plain.seen.events == []
             assert a.send("b", b"still here")
@@ -907,6 +935,38 @@ async def test_a_tls_failure_is_reported_as_a_refusal_naming_it(
             assert "a" not in b.seen.frames
             failed = entries(logs, "tcp handshake failed", node="a")
             assert [entry["log_level"] for entry in failed][:1] == ["warning"]
+
+
+@pytest.mark.parametrize(
+    ("dialler_tls", "reason"),
+    [(False, "TLS mismatch: this node requires TLS"), (True, "TLS mismatch: this node does not use TLS")],
+    ids=["plain-dials-tls", "tls-dials-plain"],
+)
+async def test_a_tls_mismatch_is_refused_at_once_naming_it(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext], dialler_tls: bool, reason: str
+) -> None:
+    """A node dialling one that differs on TLS is refused at its HELLO, both naming the mismatch, not timing out."""
+    server, client = tls_contexts
+    tls = {"server_ssl_context": server, "client_ssl_context": client}
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b", handshake_timeout=30.0, **({} if dialler_tls else tls))
+            a = await net.start("a", handshake_timeout=30.0, **(tls if dialler_tls else {}))
+            refusals: list[tuple[str, str]] = []
+
+            def refused(peer: str, why: str) -> None:
+                refusals.append((peer, why))
+                signal.notify()
+
+            a.transport.watch_refusals(refused)
+            assert a.send("b", b"hello")
+            await signal.wait_until(lambda: bool(refusals), timeout=2.0)  # not the 30 s handshake timeout
+            assert refusals == [("b", f"refused by the peer: {reason}")]
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="b")
+            assert failed["reason"] == reason
+            assert failed["peer"] == "a"
+            assert b.seen.events == []
+            assert a.seen.events == []
 
 
 async def test_a_handshake_version_mismatch_is_reported_as_a_refusal_naming_it() -> None:
