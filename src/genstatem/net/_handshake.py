@@ -1,10 +1,11 @@
 """The TCP connection handshake: both ends prove they hold the shared secret before a frame crosses.
 
-The handshake, version 3, is four frames (each a small payload starting
+The handshake, version 4, is four frames (each a small payload starting
 ``b"GSH"``, the version and the message kind, then length-prefixed fields)::
 
-    dialler  -> listener  HELLO      my name, the name I expect, my nonce, my incarnation, the time,
-                                     HMAC(secret, "hello", names, my nonce, my incarnation, the time)
+    dialler  -> listener  HELLO      my name, the name I expect, my nonce, my incarnation, TLS or not, the time,
+                                     HMAC(secret, "hello", names, my nonce, my incarnation, TLS or not, the time)
+    [TLS, when used: its handshake, then everything below inside it]
     listener -> dialler   CHALLENGE  my name, my nonce, my incarnation      (or REFUSED)
     dialler  -> listener  PROOF      HMAC(secret, "client", names, nonces, incarnations)
     listener -> dialler   ACCEPT     HMAC(secret, "server", names, nonces, incarnations)  (or REFUSED)
@@ -18,10 +19,21 @@ HELLO only if its time (wall clock, in milliseconds) is within
 (``SeenHellos``). A replay that got through anyway could not complete the
 handshake: the PROOF covers the listener's fresh nonce.
 
+The HELLO goes first even under TLS, in the clear, so that a correct
+dialler leaves the pool of connections without a valid HELLO right after
+its connect, however many round trips TLS then takes. It carries no
+secret; an observer learns from it the two node names (and a nonce, an
+incarnation and a time, of no use to anyone without the secret). The
+dialler starts TLS right after it; the listener reads the HELLO to its
+last byte and no further, checks it, and only then runs TLS on the rest of
+the stream. A refusal of the HELLO is sent in the clear, which the
+dialler tells apart from TLS by its first byte. The HELLO says whether TLS
+follows, under its MAC, so a TLS/plain mismatch is refused at once, naming
+it, and no one can make either end skip TLS.
+
 The incarnation is random per started transport, so a node that restarted
 under the same name is told apart from a second connection of the same node.
-``accept`` is the listener's half, ``dial`` the dialler's; TLS, when used,
-runs first, underneath.
+``accept`` is the listener's half, ``dial`` the dialler's.
 """
 
 from __future__ import annotations
