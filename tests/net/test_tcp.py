@@ -33,7 +33,7 @@ from genstatem.net import (
     _handshake,
     encode_frame,
 )
-from genstatem.net._frames import FrameDecoder
+from genstatem.net._frames import FRAME_HEADER_SIZE, FrameDecoder
 from genstatem.net._handshake import HANDSHAKE_VERSION, INCARNATION_SIZE, REPLAYED, Identity
 
 pytestmark = pytest.mark.anyio
@@ -681,8 +681,16 @@ async def test_frame_handler_raising_closes_that_connection() -> None:
             assert await b.seen.wait_frames("c", 1) == [b"fine"]
 
 
-async def test_the_secret_never_crosses_the_wire() -> None:
-    """Through a recording proxy, nodes authenticate and exchange frames without the secret in any byte sent."""
+@pytest.mark.parametrize("with_tls", [False, True], ids=["plain", "tls"])
+async def test_the_secret_never_crosses_the_wire(
+    with_tls: bool, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    """Through a recording proxy, nodes authenticate and exchange frames without the secret in any byte sent.
+
+    With TLS, only the HELLO is in the clear: the frames are not.
+    """
+    server_context, client_context = tls_contexts
+    tls = {"server_ssl_context": server_context, "client_ssl_context": client_context} if with_tls else {}
     recorded: list[bytes] = []
 
     async def pump(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
@@ -695,7 +703,7 @@ async def test_the_secret_never_crosses_the_wire() -> None:
 
     listener = await anyio.create_tcp_listener(local_host=LOOPBACK)
     async with cluster() as net, listener, anyio.create_task_group() as proxies:
-        b = await net.start("b")
+        b = await net.start("b", **tls)
 
         async def relay(client: anyio.abc.SocketStream) -> None:
             server = await anyio.connect_tcp(*b.transport.address)
@@ -704,14 +712,18 @@ async def test_the_secret_never_crosses_the_wire() -> None:
                 task_group.start_soon(pump, server, client)
 
         proxies.start_soon(listener.serve, relay)
-        a = await net.start("a", peers={"b": (LOOPBACK, listener.extra(anyio.abc.SocketAttribute.local_port))})
+        a = await net.start("a", peers={"b": (LOOPBACK, listener.extra(anyio.abc.SocketAttribute.local_port))}, **tls)
         assert a.send("b", b"ping")
         assert await b.seen.wait_frames("a", 1) == [b"ping"]
         assert b.send("a", b"pong")
         assert await a.seen.wait_frames("b", 1) == [b"pong"]
         wire = b"".join(recorded)
-        assert b"ping" in wire
         assert SECRET not in wire
+        assert (b"ping" in wire, b"pong" in wire) == (not with_tls, not with_tls)
+        hello_size = FRAME_HEADER_SIZE + int.from_bytes(wire[FRAME_HEADER_SIZE - 4 : FRAME_HEADER_SIZE], "big")
+        assert wire[FRAME_HEADER_SIZE : FRAME_HEADER_SIZE + 3] == b"GSH"  # the HELLO, first and in the clear
+        after_hello = wire[hello_size : hello_size + 2]
+        assert after_hello == (b"\x16\x03" if with_tls else FRAME_MAGIC)  # a TLS handshake record, or the CHALLENGE
         proxies.cancel_scope.cancel()
 
 
