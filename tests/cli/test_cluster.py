@@ -120,7 +120,8 @@ def test_commands_that_cannot_do_their_job_exit_1_with_a_reason(
     status, out, err = run(capsys, cluster, "kv", "get", "k", "--secret-file", str(wrong), "--timeout", "1")
     assert (status, out) == (1, "")
     assert err == (
-        "genstatem: the members refused the handshake: a wrong secret, wrong node names, or TLS that does not match\n"
+        "genstatem: the members refused the handshake: a wrong secret, wrong node names, TLS that does not match,"
+        " or clocks more than 5 minutes apart\n"
     )
 
 

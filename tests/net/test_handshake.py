@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import anyio
 import pytest
-from anyio.abc import SocketAttribute
+from anyio.abc import ByteStream, SocketAttribute
+from anyio.streams.tls import TLSStream
 
 from genstatem.net._frames import FrameDecoder
 from genstatem.net._handshake import (
@@ -33,16 +37,17 @@ NOW = 1_800_000_000.0  # the listener's wall clock, in seconds
 WAIT = 10.0
 
 
-def hello(*, secret: bytes = SECRET, sent: float = NOW, nonce: bytes | None = None) -> bytes:
-    """A HELLO from node "a" to "b", MACed with ``secret``, stamped ``sent`` (seconds)."""
+def hello(*, secret: bytes = SECRET, sent: float = NOW, nonce: bytes | None = None, tls: bool = False) -> bytes:
+    """A HELLO from node "a" to "b", MACed with ``secret``, stamped ``sent`` (seconds), saying whether TLS follows."""
     me = Identity("a", secret, secrets.token_bytes(INCARNATION_SIZE))
-    return _hello(me, "b", nonce or secrets.token_bytes(32), int(sent * 1000))
+    return _hello(me, "b", nonce or secrets.token_bytes(32), int(sent * 1000), tls=tls)
 
 
 class Listener:
     """Node "b"'s half of the handshake, on a clock that reads ``NOW``, and who it counted as having said HELLO."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.seen = SeenHellos(clock=lambda: NOW)
         self.heard: list[str | None] = []
 
@@ -60,7 +65,7 @@ class Listener:
                     await accept(
                         attempt,
                         LISTENER,
-                        tls=None,
+                        tls=self.tls,
                         max_frame_size=1024,
                         admit=lambda peer, incarnation: None,
                         seen=self.seen,
@@ -168,3 +173,99 @@ def test_a_refused_hello_never_enters_the_nonce_cache() -> None:
     assert seen.check(b"1", 1000_000) is None
     assert seen.check(b"1", 1000_000) == REPLAYED
     assert len(seen) == 1
+
+
+async def test_a_hellos_word_on_tls_is_covered_by_its_mac() -> None:
+    """A HELLO whose TLS flag was flipped on the way (to make a node skip TLS) no longer matches its MAC."""
+    listener = Listener()
+    genuine = bytearray(hello(tls=True))
+    genuine[-45] ^= 1  # the TLS flag, just before the timestamp field (2 + 8 bytes) and the MAC field (2 + 32)
+    kind, fields = await listener.answer(bytes(genuine))
+    assert (kind, fields) == (_Kind.REFUSED, [BAD_HELLO_MAC.encode()])
+    assert listener.heard == []
+
+
+async def test_a_hello_promising_tls_to_a_listener_without_it_is_refused_naming_the_mismatch() -> None:
+    """A listener without TLS refuses, in its first answer, a HELLO that says TLS follows."""
+    listener = Listener()
+    kind, fields = await listener.answer(hello(tls=True))
+    assert (kind, fields) == (_Kind.REFUSED, [b"TLS mismatch: this node does not use TLS"])
+    assert listener.heard == []
+
+
+async def test_a_plain_hello_to_a_listener_with_tls_is_refused_in_the_clear_naming_the_mismatch(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """A listener with TLS answers a HELLO that says no TLS follows with a refusal the dialler can read."""
+    listener = Listener(tls=tls_contexts[0])
+    kind, fields = await listener.answer(hello(tls=False))
+    assert (kind, fields) == (_Kind.REFUSED, [b"TLS mismatch: this node requires TLS"])
+    assert listener.heard == []
+
+
+class FirstSendAfter(ByteStream):
+    """A stream whose first send carries ``prefix`` in the same write: a HELLO and TLS's first bytes together."""
+
+    def __init__(self, stream: ByteStream, prefix: bytes) -> None:
+        self._stream = stream
+        self._prefix = prefix
+
+    async def send(self, item: bytes) -> None:
+        item, self._prefix = self._prefix + item, b""
+        await self._stream.send(item)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self._stream.receive(max_bytes)
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        return self._stream.extra_attributes
+
+
+async def test_tls_starts_right_after_the_hello_though_both_arrive_in_one_write(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """The listener reads the HELLO to its last byte and no further, so the TLS bytes behind it reach TLS, whole."""
+    server_context, client_context = tls_contexts
+    seen = SeenHellos(clock=lambda: NOW)
+    heard: list[str | None] = []
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        sub = listener.listeners[0]
+        raw = await anyio.connect_tcp("127.0.0.1", sub.extra(SocketAttribute.local_port))
+        server = await sub.accept()
+        attempt = Attempt("incoming", "test", server)
+
+        async def run() -> None:
+            with contextlib.suppress(HandshakeError):
+                await accept(
+                    attempt,
+                    LISTENER,
+                    tls=server_context,
+                    max_frame_size=1024,
+                    admit=lambda peer, incarnation: None,
+                    seen=seen,
+                    on_hello=lambda: heard.append(attempt.peer),
+                )
+
+        async with raw, server, anyio.create_task_group() as task_group:
+            task_group.start_soon(run)
+            with anyio.fail_after(WAIT):
+                client = await TLSStream.wrap(
+                    FirstSendAfter(raw, hello(tls=True)),
+                    hostname="127.0.0.1",
+                    ssl_context=client_context,
+                    standard_compatible=False,
+                )
+                decoder = FrameDecoder(max_frame_size=1024)
+                frames: list[bytes] = []
+                while not frames:
+                    frames = decoder.feed(await client.receive())
+            task_group.cancel_scope.cancel()
+    assert _unpack(frames[0], _Kind.CHALLENGE)[0] is _Kind.CHALLENGE
+    assert heard == ["a"]

@@ -33,7 +33,7 @@ from genstatem.net import (
     _handshake,
     encode_frame,
 )
-from genstatem.net._frames import FrameDecoder
+from genstatem.net._frames import FRAME_HEADER_SIZE, FrameDecoder
 from genstatem.net._handshake import HANDSHAKE_VERSION, INCARNATION_SIZE, REPLAYED, Identity
 
 pytestmark = pytest.mark.anyio
@@ -288,6 +288,22 @@ def v2_hello_to(node: str) -> bytes:
     return encode_frame(b"GSH" + bytes((2, 1)) + b"".join(len(field).to_bytes(2, "big") + field for field in fields))
 
 
+def v3_hello_to(node: str) -> bytes:
+    """A HELLO as a node speaking handshake version 3 sent it: no word on TLS."""
+    fields = (b"old", node.encode(), secrets.token_bytes(32), secrets.token_bytes(INCARNATION_SIZE))
+    fields += (_handshake._now_ms().to_bytes(8, "big"), secrets.token_bytes(32))
+    return encode_frame(b"GSH" + bytes((3, 1)) + b"".join(len(field).to_bytes(2, "big") + field for field in fields))
+
+
+def tls_client_hello() -> bytes:
+    """The first flight of a TLS client to 127.0.0.1: its ClientHello."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).wrap_bio(incoming, outgoing, server_hostname=LOOPBACK)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.do_handshake()
+    return outgoing.read()
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
@@ -296,7 +312,9 @@ def v2_hello_to(node: str) -> bytes:
         pytest.param(FRAME_MAGIC + bytes([FRAME_VERSION]) + (2**31).to_bytes(4, "big"), "exceeds", id="oversized"),
         pytest.param(encode_frame(b"not a handshake"), "not a handshake message", id="not-handshake"),
         pytest.param(encode_frame(b"GSH\x07\x01"), "unsupported handshake version 7", id="handshake-version"),
-        pytest.param(v2_hello_to("b"), "unsupported handshake version 2 (this node speaks 3)", id="v2-hello"),
+        pytest.param(v2_hello_to("b"), "unsupported handshake version 2 (this node speaks 4)", id="v2-hello"),
+        pytest.param(v3_hello_to("b"), "unsupported handshake version 3 (this node speaks 4)", id="v3-hello"),
+        pytest.param(tls_client_hello(), "bad magic", id="tls-before-the-hello"),
         pytest.param(hello_to("b")(), "bad secret", id="hello-without-the-secret"),
         pytest.param(
             _handshake._hello(Identity("a", SECRET, bytes(INCARNATION_SIZE)), "b", bytes(32), 0),
@@ -510,6 +528,31 @@ async def test_a_fast_flood_of_hellos_without_the_secret_cannot_lock_out_a_node_
         assert c.stats().handshake_failures == 0
 
 
+@pytest.mark.parametrize("greeting", [silence, tls_client_hello], ids=["silent", "stalled-tls-client-hello"])
+async def test_a_flood_cannot_lock_out_a_tls_node_with_a_long_round_trip(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext], greeting: Callable[[], bytes]
+) -> None:
+    """Over TLS, stalled connections from many hosts never close a node waiting 0.3 s for each answer.
+
+    When TLS ran before the HELLO, the node sat among the connections
+    without a valid HELLO for its TLS round trips, and a flood, which needs
+    no secret to be accepted, closed it there, again at each redial.
+    """
+    server, client = tls_contexts
+    tls = {"server_ssl_context": server, "client_ssl_context": client}
+    async with cluster() as net:
+        b = await net.start("b", peers={}, max_handshakes=8, max_handshakes_per_address=4, handshake_timeout=6.0, **tls)
+        sources = [f"127.0.0.{last}" for last in range(2, 22)]
+        async with slow_answers(b, delay=0.3) as port, flooding(b, sources, per_source=4, greeting=greeting):
+            c = await net.start("c", peers={"b": (LOOPBACK, port)}, **tls)
+            turned_away = b.stats().handshakes_evicted + b.stats().handshake_failures
+            assert c.send("b", b"let me in")
+            with anyio.fail_after(3.0):  # about 1.3 s (each answer 0.3 s late, in turn), and margin; half the timeout
+                assert await b.seen.wait_frames("c", 1) == [b"let me in"]
+            assert b.stats().handshakes_evicted + b.stats().handshake_failures > turned_away + 8  # the flood went on
+        assert c.stats().handshake_failures == 0
+
+
 async def exchange_with(target: Node, data: bytes) -> bytes:
     """Send ``data`` to ``target`` on a raw connection; the payload of the first frame it answers."""
     async with await anyio.connect_tcp(LOOPBACK, target.transport.port) as raw:
@@ -638,8 +681,16 @@ async def test_frame_handler_raising_closes_that_connection() -> None:
             assert await b.seen.wait_frames("c", 1) == [b"fine"]
 
 
-async def test_the_secret_never_crosses_the_wire() -> None:
-    """Through a recording proxy, nodes authenticate and exchange frames without the secret in any byte sent."""
+@pytest.mark.parametrize("with_tls", [False, True], ids=["plain", "tls"])
+async def test_the_secret_never_crosses_the_wire(
+    with_tls: bool, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+) -> None:
+    """Through a recording proxy, nodes authenticate and exchange frames without the secret in any byte sent.
+
+    With TLS, only the HELLO is in the clear: the frames are not.
+    """
+    server_context, client_context = tls_contexts
+    tls = {"server_ssl_context": server_context, "client_ssl_context": client_context} if with_tls else {}
     recorded: list[bytes] = []
 
     async def pump(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
@@ -652,7 +703,7 @@ async def test_the_secret_never_crosses_the_wire() -> None:
 
     listener = await anyio.create_tcp_listener(local_host=LOOPBACK)
     async with cluster() as net, listener, anyio.create_task_group() as proxies:
-        b = await net.start("b")
+        b = await net.start("b", **tls)
 
         async def relay(client: anyio.abc.SocketStream) -> None:
             server = await anyio.connect_tcp(*b.transport.address)
@@ -661,14 +712,18 @@ async def test_the_secret_never_crosses_the_wire() -> None:
                 task_group.start_soon(pump, server, client)
 
         proxies.start_soon(listener.serve, relay)
-        a = await net.start("a", peers={"b": (LOOPBACK, listener.extra(anyio.abc.SocketAttribute.local_port))})
+        a = await net.start("a", peers={"b": (LOOPBACK, listener.extra(anyio.abc.SocketAttribute.local_port))}, **tls)
         assert a.send("b", b"ping")
         assert await b.seen.wait_frames("a", 1) == [b"ping"]
         assert b.send("a", b"pong")
         assert await a.seen.wait_frames("b", 1) == [b"pong"]
         wire = b"".join(recorded)
-        assert b"ping" in wire
         assert SECRET not in wire
+        assert (b"ping" in wire, b"pong" in wire) == (not with_tls, not with_tls)
+        hello_size = FRAME_HEADER_SIZE + int.from_bytes(wire[FRAME_HEADER_SIZE - 4 : FRAME_HEADER_SIZE], "big")
+        assert wire[FRAME_HEADER_SIZE : FRAME_HEADER_SIZE + 3] == b"GSH"  # the HELLO, first and in the clear
+        after_hello = wire[hello_size : hello_size + 2]
+        assert after_hello == (b"\x16\x03" if with_tls else FRAME_MAGIC)  # a TLS handshake record, or the CHALLENGE
         proxies.cancel_scope.cancel()
 
 
@@ -841,22 +896,6 @@ def test_options_can_be_given_as_one_tcp_options() -> None:
     assert SECRET.decode() not in repr(options)
 
 
-@pytest.fixture
-def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """Server and client contexts for mutual TLS, from a throwaway CA with a cert for 127.0.0.1."""
-    trustme = pytest.importorskip("trustme")
-    authority = trustme.CA()
-    cert = authority.issue_cert(LOOPBACK)
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.verify_mode = ssl.CERT_REQUIRED
-    cert.configure_cert(server)
-    authority.configure_trust(server)
-    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    cert.configure_cert(client)
-    authority.configure_trust(client)
-    return server, client
-
-
 async def test_tls_carries_frames_and_refuses_plain_connections(
     tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:
@@ -874,7 +913,8 @@ async def test_tls_carries_frames_and_refuses_plain_connections(
 
             plain = await net.start("plain")
             assert plain.send("b", b"let me in")
-            await wait_log(logs, signal, "tcp handshake failed", node="b", direction="incoming")
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="b", direction="incoming")
+            assert failed["reason"] == "TLS mismatch: this node requires TLS"
             assert "plain" not in b.seen.frames
             assert plain.seen.events == []
             assert a.send("b", b"still here")
@@ -907,6 +947,38 @@ async def test_a_tls_failure_is_reported_as_a_refusal_naming_it(
             assert "a" not in b.seen.frames
             failed = entries(logs, "tcp handshake failed", node="a")
             assert [entry["log_level"] for entry in failed][:1] == ["warning"]
+
+
+@pytest.mark.parametrize(
+    ("dialler_tls", "reason"),
+    [(False, "TLS mismatch: this node requires TLS"), (True, "TLS mismatch: this node does not use TLS")],
+    ids=["plain-dials-tls", "tls-dials-plain"],
+)
+async def test_a_tls_mismatch_is_refused_at_once_naming_it(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext], dialler_tls: bool, reason: str
+) -> None:
+    """A node dialling one that differs on TLS is refused at its HELLO, both naming the mismatch, not timing out."""
+    server, client = tls_contexts
+    tls = {"server_ssl_context": server, "client_ssl_context": client}
+    with watched_logs() as (logs, signal):
+        async with cluster() as net:
+            b = await net.start("b", handshake_timeout=30.0, **({} if dialler_tls else tls))
+            a = await net.start("a", handshake_timeout=30.0, **(tls if dialler_tls else {}))
+            refusals: list[tuple[str, str]] = []
+
+            def refused(peer: str, why: str) -> None:
+                refusals.append((peer, why))
+                signal.notify()
+
+            a.transport.watch_refusals(refused)
+            assert a.send("b", b"hello")
+            await signal.wait_until(lambda: bool(refusals), timeout=2.0)  # not the 30 s handshake timeout
+            assert refusals == [("b", f"refused by the peer: {reason}")]
+            failed = await wait_log(logs, signal, "tcp handshake failed", node="b")
+            assert failed["reason"] == reason
+            assert failed["peer"] == "a"
+            assert b.seen.events == []
+            assert a.seen.events == []
 
 
 async def test_a_handshake_version_mismatch_is_reported_as_a_refusal_naming_it() -> None:

@@ -4,8 +4,8 @@ A command joins the network as a node of its own (``cli-`` and a random
 suffix), proves it knows the secret as every node does, and talks to the
 members' ``RaftNode``s through a ``RaftClient``. When nothing answers, the
 transport's counters tell why: no member listening, a handshake refused
-(a wrong secret, wrong node names, or TLS that does not match), or members
-that answer but have no quorum.
+(a wrong secret, wrong node names, TLS that does not match, or clocks
+more than 5 minutes apart), or members that answer but have no quorum.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ class Cluster:
         if statistics.connections_established == 0:
             if statistics.handshake_failures:
                 return CliError(
-                    "the members refused the handshake: a wrong secret, wrong node names, or TLS that does not match"
+                    "the members refused the handshake: a wrong secret, wrong node names, TLS that does not match,"
+                    " or clocks more than 5 minutes apart"
                 )
             where = ", ".join(f"{node}={host}:{port}" for node, (host, port) in sorted(self.peers.items()))
             return CliError(f"no member reachable ({where})")

@@ -1,10 +1,11 @@
 """The TCP connection handshake: both ends prove they hold the shared secret before a frame crosses.
 
-The handshake, version 3, is four frames (each a small payload starting
+The handshake, version 4, is four frames (each a small payload starting
 ``b"GSH"``, the version and the message kind, then length-prefixed fields)::
 
-    dialler  -> listener  HELLO      my name, the name I expect, my nonce, my incarnation, the time,
-                                     HMAC(secret, "hello", names, my nonce, my incarnation, the time)
+    dialler  -> listener  HELLO      my name, the name I expect, my nonce, my incarnation, TLS or not, the time,
+                                     HMAC(secret, "hello", names, my nonce, my incarnation, TLS or not, the time)
+    [TLS, when used: its handshake, then everything below inside it]
     listener -> dialler   CHALLENGE  my name, my nonce, my incarnation      (or REFUSED)
     dialler  -> listener  PROOF      HMAC(secret, "client", names, nonces, incarnations)
     listener -> dialler   ACCEPT     HMAC(secret, "server", names, nonces, incarnations)  (or REFUSED)
@@ -18,10 +19,21 @@ HELLO only if its time (wall clock, in milliseconds) is within
 (``SeenHellos``). A replay that got through anyway could not complete the
 handshake: the PROOF covers the listener's fresh nonce.
 
+The HELLO goes first even under TLS, in the clear, so that a correct
+dialler leaves the pool of connections without a valid HELLO right after
+its connect, however many round trips TLS then takes. It carries no
+secret; an observer learns from it the two node names (and a nonce, an
+incarnation and a time, of no use to anyone without the secret). The
+dialler starts TLS right after it; the listener reads the HELLO to its
+last byte and no further, checks it, and only then runs TLS on the rest of
+the stream. A refusal of the HELLO is sent in the clear, which the
+dialler tells apart from TLS by its first byte. The HELLO says whether TLS
+follows, under its MAC, so a TLS/plain mismatch is refused at once, naming
+it, and no one can make either end skip TLS.
+
 The incarnation is random per started transport, so a node that restarted
 under the same name is told apart from a second connection of the same node.
-``accept`` is the listener's half, ``dial`` the dialler's; TLS, when used,
-runs first, underneath.
+``accept`` is the listener's half, ``dial`` the dialler's.
 """
 
 from __future__ import annotations
@@ -34,19 +46,20 @@ import hmac
 import secrets
 import ssl
 import time
-from collections.abc import Callable
-from typing import Final, NoReturn
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NoReturn
 
 import anyio
 import attrs
 from anyio.abc import ByteStream, SocketStream
 
 from . import _tls
-from ._frames import FrameDecoder, encode_frame
+from ._frames import FRAME_HEADER_SIZE, FRAME_MAGIC, FrameDecoder, encode_frame
 
 # 2: refs and addresses carry the node's creation (an older node could not decode them).
 # 3: the HELLO carries a timestamp and a MAC of the secret.
-HANDSHAKE_VERSION: Final = 3
+# 4: the HELLO comes before TLS, and says whether TLS follows.
+HANDSHAKE_VERSION: Final = 4
 """The version of the connection handshake this module speaks."""
 
 HELLO_WINDOW: Final = 300.0
@@ -66,6 +79,8 @@ _HANDSHAKE_MAGIC: Final = b"GSH"
 _HANDSHAKE_MAX_FRAME: Final = 1024  # what an unauthenticated peer can make us buffer
 _NONCE_SIZE: Final = 32
 _TIMESTAMP_SIZE: Final = 8
+_WITH_TLS: Final = b"\x01"
+_WITHOUT_TLS: Final = b"\x00"
 
 _HELLO_ROLE: Final = b"hello"
 _CLIENT_ROLE: Final = b"client"
@@ -81,6 +96,8 @@ _CLOSED_IN_HANDSHAKE: Final = "connection closed during the handshake"
 TIMED_OUT: Final = "handshake timed out"
 BAD_HELLO_MAC: Final = "bad secret: the peer's HELLO does not carry the secret's MAC"
 REPLAYED: Final = "replayed HELLO: its nonce was seen within the freshness window"
+TLS_REQUIRED: Final = "TLS mismatch: this node requires TLS"
+TLS_UNUSED: Final = "TLS mismatch: this node does not use TLS"
 
 
 class _Kind(enum.IntEnum):
@@ -91,7 +108,7 @@ class _Kind(enum.IntEnum):
     REFUSED = 5
 
 
-_ARITY: Final = {_Kind.HELLO: 6, _Kind.CHALLENGE: 3, _Kind.PROOF: 1, _Kind.ACCEPT: 1, _Kind.REFUSED: 1}
+_ARITY: Final = {_Kind.HELLO: 7, _Kind.CHALLENGE: 3, _Kind.PROOF: 1, _Kind.ACCEPT: 1, _Kind.REFUSED: 1}
 
 
 class HandshakeError(Exception):
@@ -217,23 +234,20 @@ async def accept(
     Args:
         attempt: the incoming connection; ``peer`` is set once the dialler names itself.
         me: this node.
-        tls: the server context, to run TLS first.
+        tls: the server context, to run TLS once the HELLO is taken.
         max_frame_size: the largest frame the connection accepts.
         admit: called with the authenticated peer and its incarnation; returns
             why the connection may not become the peer's (a benign refusal), or ``None``.
         seen: the HELLOs this listener took lately, to refuse one sent again.
         on_hello: called once the dialler sent a valid HELLO for this node
-            (its MAC holds, it is fresh and not seen before), before the
-            CHALLENGE goes out.
+            (its MAC holds, it is fresh and not seen before, it agrees on
+            TLS), before TLS and the CHALLENGE.
 
     Raises:
         HandshakeError: refused, here or by the peer (the refusal was sent).
     """
     assert attempt.stream is not None
     stream = attempt.stream
-    if tls is not None:
-        assert isinstance(stream, SocketStream)
-        stream = attempt.stream = await _tls.wrap(stream, tls, server_side=True)
     decoder = FrameDecoder(max_frame_size=_HANDSHAKE_MAX_FRAME)
 
     async def refuse(reason: str, *, benign: bool = False) -> NoReturn:
@@ -246,9 +260,11 @@ async def accept(
     except HandshakeError as exc:
         await refuse(exc.reason)
     attempt.peer = client = hello.client
-    if (refusal := _hello_refusal(hello, me, seen)) is not None:
+    if (refusal := _hello_refusal(hello, me, seen, tls=tls is not None)) is not None:
         await refuse(refusal)
     on_hello()
+    if tls is not None:  # the HELLO was read to its last byte: TLS reads on from there
+        stream = attempt.stream = await _tls.wrap(stream, tls, server_side=True)
     client_incarnation = hello.incarnation
     server_nonce = secrets.token_bytes(_NONCE_SIZE)
     await stream.send(_pack(_Kind.CHALLENGE, me.node.encode(), server_nonce, me.incarnation))
@@ -278,12 +294,12 @@ async def dial(
     peer = attempt.peer
     assert isinstance(stream, SocketStream)
     assert peer is not None
-    if tls is not None:
-        stream = attempt.stream = await _tls.wrap(stream, tls, server_side=False, hostname=hostname)
+    client_nonce = secrets.token_bytes(_NONCE_SIZE)
+    await stream.send(_hello(me, peer, client_nonce, _now_ms(), tls=tls is not None))
+    if tls is not None:  # at once: the listener reads no further than the HELLO until it took it
+        stream = attempt.stream = await _tls.wrap(_RefusalInTheClear(stream), tls, server_side=False, hostname=hostname)
     # Frames may follow the ACCEPT at once, so this decoder goes on to read the connection.
     decoder = FrameDecoder(max_frame_size=max(max_frame_size, _HANDSHAKE_MAX_FRAME))
-    client_nonce = secrets.token_bytes(_NONCE_SIZE)
-    await stream.send(_hello(me, peer, client_nonce, _now_ms()))
     kind, fields = _unpack(await _receive_only(stream, decoder), _Kind.CHALLENGE)
     _raise_if_refused(kind, fields)
     server_raw, server_nonce, server_incarnation = fields
@@ -373,16 +389,21 @@ class _Hello:
     expected: str
     nonce: bytes
     incarnation: bytes
+    tls: bool
     timestamp_ms: int
     mac: bytes
 
 
-def _hello(me: Identity, peer: str, nonce: bytes, timestamp_ms: int) -> bytes:
-    """The HELLO ``me`` sends to ``peer``, stamped with ``timestamp_ms`` (wall clock, ms since the epoch)."""
-    unsigned = _Hello(me.node, peer, nonce, me.incarnation, timestamp_ms, b"")
+def _hello(me: Identity, peer: str, nonce: bytes, timestamp_ms: int, *, tls: bool = False) -> bytes:
+    """The HELLO ``me`` sends to ``peer``, stamped with ``timestamp_ms`` (wall clock, ms since the epoch).
+
+    ``tls`` says whether TLS follows it on the connection.
+    """
+    unsigned = _Hello(me.node, peer, nonce, me.incarnation, tls, timestamp_ms, b"")
     mac = _hello_mac(me.secret, unsigned)
     timestamp = timestamp_ms.to_bytes(_TIMESTAMP_SIZE, "big")
-    return _pack(_Kind.HELLO, me.node.encode(), peer.encode(), nonce, me.incarnation, timestamp, mac)
+    flag = _WITH_TLS if tls else _WITHOUT_TLS
+    return _pack(_Kind.HELLO, me.node.encode(), peer.encode(), nonce, me.incarnation, flag, timestamp, mac)
 
 
 def _now_ms() -> int:
@@ -391,19 +412,24 @@ def _now_ms() -> int:
 
 
 def _hello_mac(secret: bytes, hello: _Hello) -> bytes:
-    """The MAC a HELLO carries: bound to both names, the dialler's nonce and incarnation, and the time."""
+    """The MAC a HELLO carries: bound to both names, the dialler's nonce and incarnation, TLS, and the time."""
+    flag = _WITH_TLS if hello.tls else _WITHOUT_TLS
     timestamp = hello.timestamp_ms.to_bytes(_TIMESTAMP_SIZE, "big")
-    return _hmac(
-        secret, _HELLO_ROLE, hello.client.encode(), hello.expected.encode(), hello.nonce, hello.incarnation, timestamp
-    )
+    client, expected = hello.client.encode(), hello.expected.encode()
+    return _hmac(secret, _HELLO_ROLE, client, expected, hello.nonce, hello.incarnation, flag, timestamp)
 
 
-def _hello_refusal(hello: _Hello, me: Identity, seen: SeenHellos) -> str | None:
-    """Why the listener ``me`` refuses ``hello``, if it does; the MAC first, so the rest answer only secret holders."""
+def _hello_refusal(hello: _Hello, me: Identity, seen: SeenHellos, *, tls: bool) -> str | None:
+    """Why the listener ``me`` (with ``tls`` or not) refuses ``hello``, if it does.
+
+    The MAC first, so the rest answer only holders of the secret.
+    """
     if not hmac.compare_digest(hello.mac, _hello_mac(me.secret, hello)):
         return BAD_HELLO_MAC
     if (stale := seen.check(hello.nonce, hello.timestamp_ms)) is not None:
         return stale
+    if hello.tls != tls:
+        return TLS_REQUIRED if tls else TLS_UNUSED
     if hello.expected != me.node:
         return f"wrong node: this is {me.node!r}, not {hello.expected!r}"
     if hello.client == me.node:
@@ -467,19 +493,87 @@ async def _receive_only(stream: ByteStream, decoder: FrameDecoder) -> bytes:
     return frame
 
 
+async def _receive_exactly_one(stream: ByteStream, decoder: FrameDecoder) -> bytes:
+    """The next frame, read to its last byte and no further, so that what follows (TLS) is left to read.
+
+    ``decoder`` checks the header as soon as it is in, so no more than
+    its ``max_frame_size`` is ever asked for.
+    """
+    header = bytearray()
+    wanted = FRAME_HEADER_SIZE
+    while True:
+        try:
+            chunk = await stream.receive(wanted)
+        except anyio.EndOfStream:
+            raise HandshakeError(_CLOSED_IN_HANDSHAKE) from None
+        if frames := decoder.feed(chunk):
+            return frames[0]
+        if len(header) < FRAME_HEADER_SIZE:
+            header += chunk
+            wanted = FRAME_HEADER_SIZE - len(header)
+            if not wanted:  # the decoder took it: the length is within bounds
+                wanted = int.from_bytes(header[FRAME_HEADER_SIZE - 4 :], "big")
+        else:
+            wanted -= len(chunk)
+
+
 async def _receive_hello(stream: ByteStream, decoder: FrameDecoder) -> _Hello:
-    """The dialler's HELLO, well formed (its MAC not checked yet)."""
-    payload = await _receive_only(stream, decoder)
-    kind, fields = _unpack(payload, _Kind.HELLO)
+    """The dialler's HELLO, well formed (its MAC not checked yet), and not a byte past it."""
+    kind, fields = _unpack(await _receive_exactly_one(stream, decoder), _Kind.HELLO)
     if kind is not _Kind.HELLO:
         raise HandshakeError("malformed handshake: expected HELLO, got REFUSED")
-    client_raw, expected_raw, nonce, incarnation, timestamp, mac = fields
+    client_raw, expected_raw, nonce, incarnation, flag, timestamp, mac = fields
     client, expected = _decode_name(client_raw), _decode_name(expected_raw)
     if len(nonce) != _NONCE_SIZE or len(incarnation) != INCARNATION_SIZE:
         raise HandshakeError("malformed handshake: bad nonce or incarnation")
+    if flag not in (_WITH_TLS, _WITHOUT_TLS):
+        raise HandshakeError("malformed handshake: bad TLS flag")
     if len(timestamp) != _TIMESTAMP_SIZE:
         raise HandshakeError("malformed handshake: bad timestamp")
-    return _Hello(client, expected, nonce, incarnation, int.from_bytes(timestamp, "big"), mac)
+    return _Hello(client, expected, nonce, incarnation, flag == _WITH_TLS, int.from_bytes(timestamp, "big"), mac)
+
+
+class _RefusalInTheClear(ByteStream):
+    """The dialler's socket under TLS: a REFUSED the listener sent in the clear, instead of TLS, is raised.
+
+    A listener refuses a HELLO before TLS starts. TLS records never start
+    with the frame magic's first byte, so the first bytes tell the two apart.
+    """
+
+    def __init__(self, stream: ByteStream) -> None:
+        self._stream = stream
+        self._first = True
+
+    async def receive(self, max_bytes: int = READ_CHUNK) -> bytes:
+        data = await self._stream.receive(max_bytes)
+        if self._first:
+            self._first = False
+            if data[:1] == FRAME_MAGIC[:1]:
+                await self._raise_refusal(data)
+        return data
+
+    async def _raise_refusal(self, data: bytes) -> NoReturn:
+        decoder = FrameDecoder(max_frame_size=_HANDSHAKE_MAX_FRAME)
+        while not (frames := decoder.feed(data)):
+            try:
+                data = await self._stream.receive(_HANDSHAKE_MAX_FRAME)
+            except anyio.EndOfStream:
+                raise HandshakeError(_CLOSED_IN_HANDSHAKE) from None
+        _raise_if_refused(*_unpack(frames[0], _Kind.REFUSED))
+        raise AssertionError("unreachable: _unpack returns only a REFUSED here")
+
+    async def send(self, item: bytes) -> None:
+        await self._stream.send(item)
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        return self._stream.extra_attributes
 
 
 def _decode_name(raw: bytes) -> str:

@@ -4,11 +4,11 @@ Each node listens on one TCP port and keeps at most one connection to each
 other node, dialled on the first ``send`` to it. Before a frame crosses a new
 connection both ends prove, with HMAC-SHA256 over fresh nonces, that they hold
 the cluster's shared secret, and the dialling side names the node it means to
-reach (``_handshake.py``); optional TLS encrypts the stream underneath. Frames
-to a node wait in a bounded buffer while the connection is made, and are
-dropped with it if it is lost: the node above learns of the loss from
-``on_peer_down``, as Erlang's distribution does, and every frame either
-arrives in order or not at all.
+reach (``_handshake.py``); optional TLS encrypts the stream after its first
+message, the HELLO. Frames to a node wait in a bounded buffer while the
+connection is made, and are dropped with it if it is lost: the node above
+learns of the loss from ``on_peer_down``, as Erlang's distribution does, and
+every frame either arrives in order or not at all.
 """
 
 from __future__ import annotations

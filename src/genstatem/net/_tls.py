@@ -7,12 +7,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
-from anyio.abc import ByteStream, SocketStream
+from anyio.abc import ByteStream
 from anyio.streams.tls import TLSStream
 
 
 async def wrap(
-    stream: SocketStream, context: ssl.SSLContext, *, server_side: bool, hostname: str | None = None
+    stream: ByteStream, context: ssl.SSLContext, *, server_side: bool, hostname: str | None = None
 ) -> TLSStream:
     """Run the TLS handshake over ``stream``; a client checks the peer's certificate against ``hostname``."""
     return await TLSStream.wrap(
@@ -31,7 +31,7 @@ class _SerializedSends(ByteStream):
     answer); the lock keeps that from colliding with the writer task.
     """
 
-    def __init__(self, stream: SocketStream) -> None:
+    def __init__(self, stream: ByteStream) -> None:
         self._stream = stream
         self._lock = anyio.Lock()
 
