@@ -12,11 +12,21 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+@pytest.fixture(autouse=True)
+def restore_structlog() -> Iterator[None]:
+    """Put back the structlog configuration: most benchmarks quiet the logs as they are imported."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 # A script named _*.py is a peer's program that a benchmark starts in its own process, with the ``bench`` extra.
