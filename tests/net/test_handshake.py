@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import ssl
-from collections.abc import Callable, Mapping
-from typing import Any
 
 import anyio
 import pytest
@@ -28,6 +26,7 @@ from genstatem.net._handshake import (
     _unpack,
     accept,
 )
+from genstatem.net._tls import StreamOver
 
 pytestmark = pytest.mark.anyio
 
@@ -203,29 +202,16 @@ async def test_a_plain_hello_to_a_listener_with_tls_is_refused_in_the_clear_nami
     assert listener.heard == []
 
 
-class FirstSendAfter(ByteStream):
+class FirstSendAfter(StreamOver):
     """A stream whose first send carries ``prefix`` in the same write: a HELLO and TLS's first bytes together."""
 
     def __init__(self, stream: ByteStream, prefix: bytes) -> None:
-        self._stream = stream
+        super().__init__(stream)
         self._prefix = prefix
 
     async def send(self, item: bytes) -> None:
         item, self._prefix = self._prefix + item, b""
         await self._stream.send(item)
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        return await self._stream.receive(max_bytes)
-
-    async def send_eof(self) -> None:
-        await self._stream.send_eof()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-    @property
-    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        return self._stream.extra_attributes
 
 
 async def test_tls_starts_right_after_the_hello_though_both_arrive_in_one_write(

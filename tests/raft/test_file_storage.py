@@ -616,18 +616,24 @@ def test_the_segment_name_sorts_by_number() -> None:
     assert all(fs._SEGMENT.fullmatch(name) for name in names)
 
 
-async def test_flushes_go_to_a_worker_thread_until_they_are_seen_to_be_fast(
-    storage: FileStorage, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first flush runs in a thread; once flushes take less than a thread hand-off, they run in the loop."""
+def writes_in_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of each write the storage hands to a worker thread, in order."""
     threaded: list[str] = []
     run_sync = anyio.to_thread.run_sync
 
     async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        threaded.append(args[0].__name__)
+        threaded.append(args[0].__name__ if function.__name__ == "_timed" else function.__name__)
         return await run_sync(function, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    return threaded
+
+
+async def test_flushes_go_to_a_worker_thread_until_they_are_seen_to_be_fast(
+    storage: FileStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first flush runs in a thread; once flushes take less than a thread hand-off, they run in the loop."""
+    threaded = writes_in_threads(monkeypatch)
     log, term, _ = storage.open()
     term.save(1, None)
     await term.sync()
@@ -645,14 +651,7 @@ async def test_a_fast_disk_is_measured_and_then_flushed_in_the_loop(
     storage: FileStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first flush's time becomes the estimate: after one fast flush in a thread, the next run in the loop."""
-    threaded: list[str] = []
-    run_sync = anyio.to_thread.run_sync
-
-    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        threaded.append(args[0].__name__)
-        return await run_sync(function, *args, **kwargs)
-
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    threaded = writes_in_threads(monkeypatch)
     monkeypatch.setattr(fs, "_fdatasync", lambda fd: None)  # a disk whose flushes cost nothing
     monkeypatch.setattr(fs, "_fsync", lambda fd: None)
     log, _, _ = storage.open()
@@ -667,17 +666,10 @@ async def test_a_snapshot_is_written_in_a_worker_thread_even_while_log_flushes_r
     storage: FileStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only a log frame and the term may be flushed in the loop: a snapshot (of any size) and its chunks never are."""
-    threaded: list[str] = []
-    run_sync = anyio.to_thread.run_sync
-
-    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        threaded.append(args[0].__name__ if function.__name__ == "_timed" else function.__name__)
-        return await run_sync(function, *args, **kwargs)
-
     log, _, snapshots = storage.open()
     log.append(entries(1, [1]))
     await log.sync()  # the first, a whole base segment
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    threaded = writes_in_threads(monkeypatch)
     storage._flush_estimate = 0.0  # as if every flush so far had taken no time
     snapshots.save(Snapshot(1, 1, ("a",), b"state" * 1000))
     await snapshots.sync()
@@ -693,12 +685,7 @@ async def test_a_slow_flush_sends_the_next_one_back_to_a_thread(
     storage: FileStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A flush measured slower than the inline bound raises the estimate at once: the next flush is threaded."""
-    threaded: list[str] = []
-    run_sync = anyio.to_thread.run_sync
-
-    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        threaded.append(args[0].__name__)
-        return await run_sync(function, *args, **kwargs)
+    threaded = writes_in_threads(monkeypatch)
 
     def stalling(write: Callable[..., Any]) -> Callable[..., Any]:
         def slow(*args: Any) -> Any:
@@ -708,7 +695,6 @@ async def test_a_slow_flush_sends_the_next_one_back_to_a_thread(
         slow.__name__ = write.__name__
         return slow
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
     log, term, _ = storage.open()
     storage._flush_estimate = 0.0
     monkeypatch.setattr(storage, "_flush_term", stalling(storage._flush_term))

@@ -46,8 +46,8 @@ import hmac
 import secrets
 import ssl
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Final, NoReturn
+from collections.abc import Callable
+from typing import Final, NoReturn
 
 import anyio
 import attrs
@@ -533,7 +533,7 @@ async def _receive_hello(stream: ByteStream, decoder: FrameDecoder) -> _Hello:
     return _Hello(client, expected, nonce, incarnation, flag == _WITH_TLS, int.from_bytes(timestamp, "big"), mac)
 
 
-class _RefusalInTheClear(ByteStream):
+class _RefusalInTheClear(_tls.StreamOver):
     """The dialler's socket under TLS: a REFUSED the listener sent in the clear, instead of TLS, is raised.
 
     A listener refuses a HELLO before TLS starts. TLS records never start
@@ -541,7 +541,7 @@ class _RefusalInTheClear(ByteStream):
     """
 
     def __init__(self, stream: ByteStream) -> None:
-        self._stream = stream
+        super().__init__(stream)
         self._first = True
 
     async def receive(self, max_bytes: int = READ_CHUNK) -> bytes:
@@ -561,19 +561,6 @@ class _RefusalInTheClear(ByteStream):
                 raise HandshakeError(_CLOSED_IN_HANDSHAKE) from None
         _raise_if_refused(*_unpack(frames[0], _Kind.REFUSED))
         raise AssertionError("unreachable: _unpack returns only a REFUSED here")
-
-    async def send(self, item: bytes) -> None:
-        await self._stream.send(item)
-
-    async def send_eof(self) -> None:
-        await self._stream.send_eof()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-    @property
-    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
-        return self._stream.extra_attributes
 
 
 def _decode_name(raw: bytes) -> str:

@@ -24,20 +24,14 @@ async def wrap(
     )
 
 
-class _SerializedSends(ByteStream):
-    """A socket stream whose sends take turns.
-
-    ``TLSStream`` may send from its reading side too (TLS has records to
-    answer); the lock keeps that from colliding with the writer task.
-    """
+class StreamOver(ByteStream):
+    """A byte stream that passes everything to the one under it: subclass it to change one thing."""
 
     def __init__(self, stream: ByteStream) -> None:
         self._stream = stream
-        self._lock = anyio.Lock()
 
     async def send(self, item: bytes) -> None:
-        async with self._lock:
-            await self._stream.send(item)
+        await self._stream.send(item)
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         return await self._stream.receive(max_bytes)
@@ -51,3 +45,19 @@ class _SerializedSends(ByteStream):
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         return self._stream.extra_attributes
+
+
+class _SerializedSends(StreamOver):
+    """A socket stream whose sends take turns.
+
+    ``TLSStream`` may send from its reading side too (TLS has records to
+    answer); the lock keeps that from colliding with the writer task.
+    """
+
+    def __init__(self, stream: ByteStream) -> None:
+        super().__init__(stream)
+        self._lock = anyio.Lock()
+
+    async def send(self, item: bytes) -> None:
+        async with self._lock:
+            await self._stream.send(item)

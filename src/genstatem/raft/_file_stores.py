@@ -28,7 +28,7 @@ from ._file_format import (
     _frame_head,
 )
 from ._log import Entry
-from ._storage import STALE, LogReads, Snapshot, _check_chunk, _check_whole, _Log
+from ._storage import STALE, LogReads, Snapshot, _check_chunk, _check_vote, _check_whole, _Log
 
 if TYPE_CHECKING:
     from ._file_storage import FileStorage
@@ -210,10 +210,7 @@ class FileTermStore(_View):
                 twice in one term.
         """
         self._live()
-        if term < self._term:
-            raise ValueError(f"the term never goes down: {term} after {self._term}")
-        if term == self._term and self._voted_for is not None and voted_for != self._voted_for:
-            raise ValueError(f"already voted for {self._voted_for!r} in term {term}, cannot change it to {voted_for!r}")
+        _check_vote(self._term, self._voted_for, term, voted_for)
         self._term, self._voted_for = term, voted_for
         self._dirty = True
 

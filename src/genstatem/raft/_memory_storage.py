@@ -14,7 +14,17 @@ import anyio.lowlevel
 import attrs
 
 from ._log import Entry
-from ._storage import STALE, DurableState, LogReads, Snapshot, StorageStatistics, _check_chunk, _check_whole, _Log
+from ._storage import (
+    STALE,
+    DurableState,
+    LogReads,
+    Snapshot,
+    StorageStatistics,
+    _check_chunk,
+    _check_vote,
+    _check_whole,
+    _Log,
+)
 
 
 @attrs.define
@@ -226,10 +236,7 @@ class MemoryTermStore(_View):
                 twice in one term.
         """
         self._live()
-        if term < self._term:
-            raise ValueError(f"the term never goes down: {term} after {self._term}")
-        if term == self._term and self._voted_for is not None and voted_for != self._voted_for:
-            raise ValueError(f"already voted for {self._voted_for!r} in term {term}, cannot change it to {voted_for!r}")
+        _check_vote(self._term, self._voted_for, term, voted_for)
         self._term, self._voted_for = term, voted_for
 
     async def sync(self) -> None:

@@ -313,6 +313,14 @@ class _Log:
         self.offset_term = term
 
 
+def _check_vote(held_term: int, held_vote: str | None, term: int, voted_for: str | None) -> None:
+    """``ValueError`` if saving (``term``, ``voted_for``) over the held ones would let the node vote twice in a term."""
+    if term < held_term:
+        raise ValueError(f"the term never goes down: {term} after {held_term}")
+    if term == held_term and held_vote is not None and voted_for != held_vote:
+        raise ValueError(f"already voted for {held_vote!r} in term {term}, cannot change it to {voted_for!r}")
+
+
 def _check_chunk(written: int, size: int, offset: int, chunk: bytes) -> None:
     if offset != written:
         raise ValueError(f"snapshot chunk at offset {offset}, but {written} bytes are written")
