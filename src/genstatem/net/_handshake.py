@@ -33,7 +33,8 @@ from . import _tls
 from ._frames import FrameDecoder, encode_frame
 
 # 2: refs and addresses carry the node's creation (an older node could not decode them).
-HANDSHAKE_VERSION: Final = 2
+# 3: Raft's Append travels in a compact form, no longer as a record (raft/_wire.py).
+HANDSHAKE_VERSION: Final = 3
 """The version of the connection handshake this module speaks."""
 
 INCARNATION_SIZE: Final = 16
