@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .._core import Call, Caller, Cast, get_logger, reply
+from .._core import ActorRef, Call, Caller, Cast, get_logger, reply
 from ..net import EncodeError
 from ..statem import (
     Enter,
@@ -101,6 +101,7 @@ class RaftNode(Replication, GenStateMachine):
         self.votes: set[str] = set()
         self.campaign_for_transfer = False
         self.receiving: SnapshotWriter | None = None  # a snapshot arriving from the leader, chunk by chunk
+        self.peer_refs: dict[str, ActorRef] = {}  # the RaftNode on each other node, by name
         # Volatile state on leaders.
         self.leading = Leadership()
         snapshot = self.snapshot_store.load()
@@ -518,7 +519,12 @@ class RaftNode(Replication, GenStateMachine):
         return state
 
     def _send(self, peer: str, message: Any) -> None:
-        self.system.remote(peer, self.spec.name).cast(message)
+        ref = self.peer_refs.get(peer)
+        if ref is None:
+            ref = self.system.remote(peer, self.spec.name)
+            if peer != self.id:  # a ref by name to another node stays good: the name is looked up there
+                self.peer_refs[peer] = ref
+        ref.cast(message)
 
     def _broadcast(self, message: Any) -> None:
         """Send ``message`` to every other voter (a vote request: a learner is never asked)."""

@@ -72,13 +72,15 @@ def _entries_from_wire(data: list[Any]) -> tuple[Entry, ...]:
         if len(values) < _ENTRY:
             raise ValueError(f"an entry at position {at} is cut short: {values!r}")
         index, term, command, kind, client, seq, count = values
-        if not (client is None or type(client) is str) or not _all_ints(seq, count) or count < 0:
+        if not (client is None or type(client) is str) or type(seq) is not int or type(count) is not int or count < 0:
             raise ValueError(f"an entry's client is a str or None, its seq and member count ints: {values!r}")
         at += _ENTRY
-        config = tuple(data[at : at + count])
-        if len(config) != count or not all(type(member) is str for member in config):
-            raise ValueError(f"an entry's {count} members are strs: {config!r}")
-        at += count
+        config: tuple[Any, ...] = ()
+        if count:
+            config = tuple(data[at : at + count])
+            if len(config) != count or not all(type(member) is str for member in config):
+                raise ValueError(f"an entry's {count} members are strs: {config!r}")
+            at += count
         entries.append(Entry(index, term, command, kind, client, seq, config))  # checks the rest of its fields
     return tuple(entries)
 
