@@ -364,15 +364,16 @@ class RaftNode(Replication, GenStateMachine):
         return KeepState(actions=[Reply(caller, Ok()), GenericTimeout(Timer.TRANSFER, self.config.election_timeout[1])])
 
     def _read(self, caller: Caller, query: bytes) -> Any:
+        # Never ready yet: it waits for a round started after it came (answers to rounds serve reads).
         if self.leading.reads.add(caller, query, self.commit_index, self._confirmed_read_seq()):
             self.leading.read_round_wanted = True  # started once the mailbox is empty: the reads waiting join it
-        self._serve_reads()
         return None
 
     def _start_read_round(self) -> None:
         """Ask every follower to confirm this node still leads (the answers echo the round)."""
         self.leading.reads.start_round()
         self._broadcast_appends(heartbeat=True)
+        self._serve_reads()  # a lone voter is its own quorum: its reads are confirmed already
 
     def _confirmed_read_seq(self) -> int:
         """The highest read round a quorum (this node included) has answered."""
