@@ -365,7 +365,7 @@ class RaftNode(Replication, GenStateMachine):
 
     def _read(self, caller: Caller, query: bytes) -> Any:
         # Never ready yet: it waits for a round started after it came (answers to rounds serve reads).
-        if self.leading.reads.add(caller, query, self.commit_index, self._confirmed_read_seq()):
+        if self.leading.reads.add(caller, query, self.commit_index):
             self.leading.read_round_wanted = True  # started once the mailbox is empty: the reads waiting join it
         return None
 
