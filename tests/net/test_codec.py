@@ -352,6 +352,22 @@ def test_lone_surrogate_is_refused() -> None:
     assert info.value.path == "message[1]"
 
 
+def test_lone_surrogate_among_many_plain_items_is_refused_with_its_path() -> None:
+    """A surrogate in a long list of plain items, or in a record's field, is found and named all the same."""
+    with pytest.raises(EncodeError, match="surrogate") as info:
+        make_codec().encode([1, 2, 3, ("a", "b", "c", "bad\udfff")])
+    assert info.value.path == "message[3][3]"
+    with pytest.raises(EncodeError, match="surrogate") as info:
+        make_codec().encode(Envelope("bad\ud800", None))
+    assert info.value.path == "message.to"
+
+
+def test_big_integers_among_many_plain_items_round_trip() -> None:
+    """Integers beyond 64 bits inside long plain lists, tuples and records' fields come back as they went."""
+    value = [[1, 2, 3, 2**64], (-(2**63) - 1, 0, 0, 0), Point(2**70, 1), "after"]
+    assert shape(round_trip(value)) == shape(value)
+
+
 def test_too_deep_is_refused_at_the_sender() -> None:
     """Nesting beyond max_depth fails at the sender, so the peer never has to reject it."""
     value: Any = 0

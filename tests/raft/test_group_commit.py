@@ -126,3 +126,21 @@ async def test_a_lone_read_starts_its_confirmation_round_in_its_own_event() -> N
     node = await leader_of()
     await node.call(Read(b""))
     assert sorted((s.to, s.message.read_seq) for s in node.take(Append)) == [("b", 1), ("c", 1)]
+
+
+async def test_reads_that_come_while_a_round_is_out_go_together_in_the_next_one() -> None:
+    """Reads arriving during a round start none of their own; once it is confirmed, one more round serves them all."""
+    node = await leader_of()
+    await node.cast(AppendReply(1, "b", True, 1))
+    node.take()
+    first = await node.call(Read(b""))
+    assert sorted((s.to, s.message.read_seq) for s in node.take(Append)) == [("b", 1), ("c", 1)]
+    later = [await node.call(Read(b"")), await node.call(Read(b""))]
+    assert node.take(Append) == []  # the round is out: they wait for it
+    await node.cast(AppendReply(1, "c", True, 1, read_seq=1))
+    assert node.answers(first) == [Ok(0)]
+    assert [node.answers(r) for r in later] == [[], []]
+    assert sorted((s.to, s.message.read_seq) for s in node.take(Append)) == [("b", 2), ("c", 2)]
+    await node.cast(AppendReply(1, "b", True, 1, read_seq=2))
+    assert [node.answers(r) for r in later] == [[Ok(0)]] * 2
+    assert node.take(Append) == []

@@ -70,6 +70,16 @@ async def test_read_waits_for_a_quorum_to_confirm_leadership() -> None:
     assert node.answers(reader) == [Ok(0)]
 
 
+async def test_a_cluster_of_one_answers_a_read_as_its_round_starts() -> None:
+    """A lone voter is its own quorum: a read is answered at once, not left waiting for traffic that never comes."""
+    node = await OneNode.start(members=("a",), config=NO_PRE_VOTE, machine=KVMachine)
+    await node.fire("election")
+    await node.fire("tally")
+    assert node.role == "leader"
+    reader = await node.call(Read(KVMachine.get("x")))
+    assert node.answers(reader) == [Ok(None)]
+
+
 async def test_reads_reflect_every_acknowledged_write_across_leader_changes() -> None:
     """Each read returns the last write acknowledged before it, while leaders crash, restart and hand over."""
     async with Simulation(seed=12) as sim:

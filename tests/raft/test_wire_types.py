@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import genstatem as gs
 import genstatem.raft as raft
-from genstatem.net import Codec, MemoryNetwork, default_registry
+from genstatem.net import Codec, DecodeError, MemoryNetwork, default_registry
+from genstatem.net._handshake import HANDSHAKE_VERSION
 from genstatem.raft import (
     Entry,
     GetStatus,
@@ -25,7 +26,10 @@ from genstatem.raft import (
     Snapshot,
     StorageStatistics,
 )
-from genstatem.raft._rpc import RAFT_MESSAGES
+from genstatem.raft._rpc import RAFT_MESSAGES, Append
+from genstatem.raft._wire import FIRST_TYPE_ID, append_to_wire
+
+from ..net.strategies import mutated
 
 DATA = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=8) | st.binary(max_size=8),
@@ -125,3 +129,101 @@ async def test_a_status_call_from_another_node_is_answered_and_the_node_lives_on
                 await remote.call(bogus, timeout=0.05)
         assert node.alive
         assert (await remote.call(GetStatus(), timeout=2)).id == "a"
+
+
+# -- Append's compact form -------------------------------------------------------
+
+APPEND = Append(
+    3,
+    "a",
+    7,
+    2,
+    (Entry(8, 3, b"x", client="c", seq=4), Entry(9, 3, b"", kind="config", config=("a", "b")), Entry(10, 3, b"")),
+    8,
+    5,
+)
+GOOD_ENTRY = [8, 3, b"x", "command", "c", 4, 0]
+
+
+def append_with(entries: list[Entry]) -> Append:
+    return attrs.evolve(APPEND, entries=tuple(entries))
+
+
+class _Raw:
+    """Stands for an Append whose wire data is ``data``, whatever it is."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
+def frame_of(data: Any) -> bytes:
+    """The bytes of a message whose Append carries ``data`` as its compact form."""
+    sender = Codec()
+    sender.register_custom(_Raw, APPEND_TYPE_ID, lambda raw: raw.data, lambda data: data)
+    return sender.encode(_Raw(data))
+
+
+def receiver() -> Codec:
+    codec = Codec()
+    default_registry.install(codec)
+    return codec
+
+
+APPEND_TYPE_ID = FIRST_TYPE_ID + RAFT_MESSAGES.index(Append)
+
+
+def test_an_append_travels_as_one_flat_array_of_plain_values() -> None:
+    """The compact form: the header, then each entry's fields and its members, all in one list, and back."""
+    header = [3, "a", 7, 2, 8, 5]
+    entries = [8, 3, b"x", "command", "c", 4, 0, 9, 3, b"", "config", None, 0, 2, "a", "b", 10, 3, b"", "command"]
+    assert append_to_wire(APPEND) == [*header, *entries, None, 0, 0]
+    assert receiver().decode(receiver().encode(APPEND)) == APPEND
+    assert receiver().decode(frame_of(append_to_wire(APPEND))) == APPEND
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({"term": 3}, "at least 6 values, not dict"),
+        ([3, "a", 7, 2, 8], "at least 6 values, not a list of 5"),
+        ([3, 4, 7, 2, 8, 5], "header is ints and the leader's name"),
+        ([3, "a", 7, True, 8, 5], "header is ints and the leader's name"),
+        ([3, "a", 7, 2, 8, 5, 8, 3, b"x"], "cut short"),
+        ([3, "a", 7, 2, 8, 5, 8, 3, b"x", "command", 7, 4, 0], "client is a str or None"),
+        ([3, "a", 7, 2, 8, 5, 8, 3, b"x", "command", None, "4", 0], "seq and member count ints"),
+        ([3, "a", 7, 2, 8, 5, 8, 3, b"x", "command", None, 4, -1], "seq and member count ints"),
+        ([3, "a", 7, 2, 8, 5, 8, 3, b"x", "config", None, 4, 2, "a"], "2 members are strs"),
+        ([3, "a", 7, 2, 8, 5, 8, 3, b"x", "config", None, 4, 1, 5], "1 members are strs"),
+        ([3, "a", 7, 2, 8, 5, 0, 3, b"x", "command", None, 4, 0], "Entry.index must be an int >= 1"),
+        ([3, "a", 7, 2, 8, 5, 8, 3, "x", "command", None, 4, 0], "Entry.command must be bytes"),
+        ([3, "a", 7, 2, 8, 5, 8, 3, b"x", "nope", None, 4, 0], "Entry.kind must be one of"),
+        ([3, "a", 7, 2, 8, 5, *GOOD_ENTRY, 9, -1, b"", "noop", None, 0, 0], "Entry.term must be an int >= 0"),
+    ],
+)
+def test_a_malformed_append_is_a_decode_error_that_says_what_is_wrong(data: Any, says: str) -> None:
+    """Bytes from a peer: every wrong type, count or value in an Append is refused, naming it, never a bad entry."""
+    with pytest.raises(DecodeError, match=r"decode hook of genstatem\.raft\._rpc\.Append raised") as info:
+        receiver().decode(frame_of(data))
+    assert says in str(info.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=mutated(st.lists(ENTRIES, max_size=4).map(lambda entries: receiver().encode(append_with(entries)))))
+def test_a_damaged_append_decodes_to_an_append_or_a_decode_error(data: bytes) -> None:
+    """An encoded Append with bytes flipped, cut or added is either still an Append or refused: nothing else escapes."""
+    try:
+        value = receiver().decode(data)
+    except DecodeError:
+        return
+    if isinstance(value, Append):
+        assert all(isinstance(entry, Entry) for entry in value.entries)
+
+
+def test_an_append_in_the_record_form_of_older_nodes_is_refused_and_the_handshake_says_so() -> None:
+    """Nodes before handshake version 3 sent an Append as a record: the compact form comes with version 3."""
+    old = Codec()
+    for offset, cls in enumerate(RAFT_MESSAGES):
+        old.register(cls, FIRST_TYPE_ID + offset)
+    with pytest.raises(DecodeError, match="is a custom type, sent as a record"):
+        receiver().decode(old.encode(APPEND))
+    assert HANDSHAKE_VERSION >= 3

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Callable
-from itertools import islice
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -56,6 +55,14 @@ _INT_MAX: Final = 2**64 - 1
 
 _SCALARS: Final = frozenset({type(None), bool, int, float, str, bytes})
 _NATIVE: Final = _SCALARS | {list, tuple, dict, set, frozenset}
+# What the encoder's first attempt hands to msgpack a container at a time; the careful retry, none.
+_PACKED_WHOLE: Final = _SCALARS
+_ONE_BY_ONE: Final[frozenset[type]] = frozenset()
+
+_WHOLE_FROM: Final = 4  # below this many items, checking that they can go whole costs more than it saves
+_TUPLE_MARKER: Final = msgpack.ExtType(_EXT_TUPLE, b"")
+# Every empty ext the decoder meets is one of these (a marker, or a malformed value it then refuses).
+_EMPTY_EXTS: Final = {code: msgpack.ExtType(code, b"") for code in range(128)}
 
 _short = reprlib.Repr()
 _short.maxstring = 40
@@ -101,12 +108,17 @@ class _Unencodable(Exception):
 
 @attrs.frozen
 class _Record:
-    """A registered attrs class: its ``init`` fields travel in order."""
+    """A registered attrs class: its ``init`` fields travel in order.
+
+    ``positional``: the class can be rebuilt from them by position (it has no
+    keyword-only field), which is quicker than by name.
+    """
 
     cls: type
     type_id: int
     names: tuple[str, ...]
     aliases: tuple[str, ...]
+    positional: bool
 
 
 @attrs.frozen
@@ -190,7 +202,8 @@ class Codec:
         fields = [field for field in attrs.fields(cls) if field.init]
         names = tuple(field.name for field in fields)
         aliases = tuple(field.alias or field.name.lstrip("_") for field in fields)
-        self._add(_Record(cls=cls, type_id=type_id, names=names, aliases=aliases))
+        positional = not any(field.kw_only for field in fields)
+        self._add(_Record(cls, type_id, names, aliases, positional))
 
     def register_custom(
         self,
@@ -257,7 +270,14 @@ class Codec:
         """
         packer = msgpack.Packer(autoreset=False, use_bin_type=True)
         try:
-            self._pack(packer, value, 0)
+            try:
+                self._pack(packer, value, 0, _PACKED_WHOLE)
+            except (UnicodeEncodeError, OverflowError):
+                # A container handed to msgpack whole held a lone surrogate or a big int, and msgpack
+                # dropped what it had packed: pack again value by value, which encodes the big int or
+                # says where the surrogate is.
+                packer = msgpack.Packer(autoreset=False, use_bin_type=True)
+                self._pack(packer, value, 0, _ONE_BY_ONE)
         except _Unencodable as failure:
             path = "message" + "".join(reversed(failure.segments))
             raise EncodeError(path, failure.value_type, failure.reason) from failure.__cause__
@@ -267,9 +287,13 @@ class Codec:
             raise EncodeError("message", type(value), reason)
         return data
 
-    def _pack(self, packer: Any, value: Any, depth: int) -> None:
+    def _pack(self, packer: Any, value: Any, depth: int, whole: frozenset[type]) -> None:
         # One frame per level of nesting, and scalars first: they are most of
-        # any message. Whole on purpose: it is the encoder's hot path.
+        # any message. Whole on purpose: it is the encoder's hot path. Items
+        # whose type is in ``whole`` go to msgpack without a frame of their
+        # own, and a list or tuple of nothing else goes in one call; msgpack
+        # checks no surrogates and no int ranges, hence the careful retry in
+        # ``encode``.
         kind = type(value)
         if kind is str:
             try:
@@ -295,6 +319,9 @@ class Codec:
         label: Any = None
         try:
             if kind is list or kind is tuple:
+                if len(value) >= _WHOLE_FROM and whole.issuperset(map(type, value)):
+                    packer.pack(value if kind is list else [_TUPLE_MARKER, *value])
+                    return
                 if kind is list:
                     packer.pack_array_header(len(value))
                 else:
@@ -302,22 +329,25 @@ class Codec:
                     packer.pack_ext_type(_EXT_TUPLE, b"")
                 where = _at_index
                 for label, item in enumerate(value):  # noqa: B007 (read by the handler below)
-                    self._pack(packer, item, depth + 1)
+                    if type(item) in whole:
+                        packer.pack(item)
+                    else:
+                        self._pack(packer, item, depth + 1, whole)
                 return
             if kind is dict:
                 packer.pack_map_header(len(value))
                 for label, item in value.items():
                     where = _at_key
-                    self._pack(packer, label, depth + 1)
+                    self._pack(packer, label, depth + 1, whole)
                     where = _at_value
-                    self._pack(packer, item, depth + 1)
+                    self._pack(packer, item, depth + 1, whole)
                 return
             if kind is set or kind is frozenset:
                 packer.pack_array_header(len(value) + 1)
                 packer.pack_ext_type(_EXT_SET if kind is set else _EXT_FROZENSET, b"")
                 where = _at_element
                 for label in value:
-                    self._pack(packer, label, depth + 1)
+                    self._pack(packer, label, depth + 1, whole)
                 return
             entry = self._by_class.get(kind)
             if entry is None:
@@ -328,7 +358,11 @@ class Codec:
                 packer.pack(entry.type_id)
                 where = _at_field
                 for label in entry.names:
-                    self._pack(packer, getattr(value, label), depth + 1)
+                    item = getattr(value, label)
+                    if type(item) in whole:
+                        packer.pack(item)
+                    else:
+                        self._pack(packer, item, depth + 1, whole)
                 return
             try:
                 data = entry.encode(value)
@@ -338,7 +372,7 @@ class Codec:
             packer.pack_ext_type(_EXT_CUSTOM, b"")
             packer.pack(entry.type_id)
             where, label = _at_encoded, kind
-            self._pack(packer, data, depth + 1)
+            self._pack(packer, data, depth + 1, whole)
         except _Unencodable as failure:
             if where is not None:
                 failure.segments.append(where(label))
@@ -381,6 +415,7 @@ class Codec:
                 max_array_len=size,
                 max_map_len=size // 2,
                 max_ext_len=size,
+                ext_hook=_ext,
             )
         except Exception as exc:
             # Untrusted bytes: whatever msgpack objects to (ValueError,
@@ -397,7 +432,9 @@ class Codec:
                 raise DecodeError(f"message nests deeper than max_depth {self._max_depth}")
             if raw and type(raw[0]) is msgpack.ExtType and raw[0].code != _EXT_BIGINT:
                 return self._unpack_tagged(raw, depth)
-            return [self._unpack(item, depth + 1) for item in raw]
+            if _SCALARS.issuperset(map(type, raw)):
+                return raw  # msgpack's own new list, plain already
+            return [item if type(item) in _SCALARS else self._unpack(item, depth + 1) for item in raw]
         if kind is _RawMap:
             if depth >= self._max_depth:
                 raise DecodeError(f"message nests deeper than max_depth {self._max_depth}")
@@ -425,10 +462,14 @@ class Codec:
         code = marker.code
         if marker.data:
             raise DecodeError(f"ext marker {code} carries {len(marker.data)} bytes; markers are empty")
-        if code == _EXT_TUPLE:
-            return tuple([self._unpack(item, depth + 1) for item in islice(raw, 1, None)])
-        if code in (_EXT_SET, _EXT_FROZENSET):
-            items = [self._unpack(item, depth + 1) for item in islice(raw, 1, None)]
+        # Items are decoded inline, not in a helper: a frame less per level keeps the deepest nesting
+        # allowed within the recursion limit. Plain items are taken as they are, checked in one step.
+        if code in (_EXT_TUPLE, _EXT_SET, _EXT_FROZENSET):
+            items = raw[1:]
+            if not _SCALARS.issuperset(map(type, items)):
+                items = [item if type(item) in _SCALARS else self._unpack(item, depth + 1) for item in items]
+            if code == _EXT_TUPLE:
+                return tuple(items)
             try:
                 return set(items) if code == _EXT_SET else frozenset(items)
             except Exception as exc:
@@ -441,20 +482,21 @@ class Codec:
         entry = self._by_id.get(type_id)
         if entry is None:
             raise DecodeError(f"unknown type id {type_id}")
-        name = _type_name(entry.cls)
         if code == _EXT_RECORD:
             if not isinstance(entry, _Record):
-                raise DecodeError(f"type id {type_id} ({name}) is a custom type, sent as a record")
+                raise DecodeError(f"type id {type_id} ({_type_name(entry.cls)}) is a custom type, sent as a record")
             if len(raw) - 2 != len(entry.aliases):
-                raise DecodeError(f"{name} takes {len(entry.aliases)} fields, got {len(raw) - 2}")
-            fields = {
-                alias: self._unpack(item, depth + 1)
-                for alias, item in zip(entry.aliases, islice(raw, 2, None), strict=True)
-            }
+                raise DecodeError(f"{_type_name(entry.cls)} takes {len(entry.aliases)} fields, got {len(raw) - 2}")
+            fields = raw[2:]
+            if not _SCALARS.issuperset(map(type, fields)):
+                fields = [item if type(item) in _SCALARS else self._unpack(item, depth + 1) for item in fields]
             try:
-                return entry.cls(**fields)
+                if entry.positional:
+                    return entry.cls(*fields)
+                return entry.cls(**dict(zip(entry.aliases, fields, strict=True)))
             except Exception as exc:
-                raise DecodeError(f"{name} rejected its fields: {exc!r}") from exc
+                raise DecodeError(f"{_type_name(entry.cls)} rejected its fields: {exc!r}") from exc
+        name = _type_name(entry.cls)
         if not isinstance(entry, _Custom):
             raise DecodeError(f"type id {type_id} ({name}) is a record, sent as a custom type")
         if len(raw) != 3:
@@ -464,6 +506,12 @@ class Codec:
             return entry.decode(data)
         except Exception as exc:
             raise DecodeError(f"decode hook of {name} raised {exc!r}") from exc
+
+
+def _ext(code: int, data: bytes) -> msgpack.ExtType:
+    """msgpack's ``ext_hook``: an empty ext (a marker) is a shared value, not a new one each time."""
+    marker = None if data else _EMPTY_EXTS.get(code)
+    return marker if marker is not None else msgpack.ExtType(code, data)
 
 
 def _type_name(cls: type) -> str:

@@ -57,7 +57,8 @@ from . import _tls
 from ._frames import FRAME_HEADER_SIZE, FRAME_MAGIC, FrameDecoder, encode_frame
 
 # 2: refs and addresses carry the node's creation (an older node could not decode them).
-# 3: the HELLO carries a timestamp and a MAC of the secret.
+# 3: the HELLO carries a timestamp and a MAC of the secret; Raft's Append travels in a
+#    compact form, no longer as a record (raft/_wire.py).
 # 4: the HELLO comes before TLS, and says whether TLS follows.
 HANDSHAKE_VERSION: Final = 4
 """The version of the connection handshake this module speaks."""

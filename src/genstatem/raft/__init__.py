@@ -19,7 +19,6 @@ from ._file_storage import StorageError as StorageError
 from ._log import Entry as Entry
 from ._memory_storage import MemoryStorage as MemoryStorage
 from ._node import RaftNode as RaftNode
-from ._rpc import RAFT_MESSAGES as _RAFT_MESSAGES
 from ._rpc import GetStatus as GetStatus
 from ._rpc import RaftStatus as RaftStatus
 from ._state_machine import KVMachine as KVMachine
@@ -31,9 +30,9 @@ from ._storage import SnapshotStore as SnapshotStore
 from ._storage import Storage as Storage
 from ._storage import StorageStatistics as StorageStatistics
 from ._storage import TermStore as TermStore
+from ._wire import register_raft_messages as _register_raft_messages
 
-for _offset, _cls in enumerate(_RAFT_MESSAGES):
-    _registry.register(_cls, 200 + _offset, reserved=True)
+_register_raft_messages(_registry)
 
 __all__ = [
     "CommandFailed",

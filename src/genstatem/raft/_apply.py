@@ -39,17 +39,20 @@ class Applier:
         ``size`` is ``entry.size()``, which the caller has already computed.
         """
         self.log_bytes += size
-        result: Ok | ApplyFailed = Ok()
-        if entry.kind == "command":
-            if entry.client is not None and self.sessions.get(entry.client, (0, None))[0] >= entry.seq:
-                result = self.sessions[entry.client][1]  # applied before: exactly once
-            else:
-                try:
-                    result = Ok(self.machine.apply(entry.command))
-                except Exception as exc:  # deterministic: every node fails alike
-                    result = ApplyFailed(f"{type(exc).__name__}: {exc}")
-                if entry.client is not None:
-                    self.sessions[entry.client] = (entry.seq, result)
+        if entry.kind != "command":
+            return Ok()
+        client = entry.client
+        if client is not None:
+            done = self.sessions.get(client)
+            if done is not None and done[0] >= entry.seq:
+                return done[1]  # applied before: exactly once
+        result: Ok | ApplyFailed
+        try:
+            result = Ok(self.machine.apply(entry.command))
+        except Exception as exc:  # deterministic: every node fails alike
+            result = ApplyFailed(f"{type(exc).__name__}: {exc}")
+        if client is not None:
+            self.sessions[client] = (entry.seq, result)
         return result
 
     def answered(self, client: str | None, seq: int) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from .._core import ActorError, ActorExited, ActorSystem, CallTimeout, NoProcess
+from .._core import ActorError, ActorExited, ActorRef, ActorSystem, CallTimeout, NoProcess
 from ..net import EncodeError, FrameError
 from ._config import DEFAULT_MAX_COMMAND_BYTES
 from ._rpc import (
@@ -126,6 +126,7 @@ class RaftClient:
         self._seq = 0
         self._proposing = anyio.Lock()  # one proposal in flight: the session's sequence numbers stay in order
         self._turn = 0
+        self._refs: dict[str, ActorRef] = {}
 
     async def propose(self, command: bytes) -> Any:
         """Append ``command`` to the log; return what ``apply`` returned once it is committed.
@@ -225,7 +226,7 @@ class RaftClient:
         """Ask the node most likely to lead: ``(done, its result, whether to pause before the next attempt)``."""
         target = self._target()
         try:
-            answer = await self.system.remote(target, self.name).call(request, timeout=self.call_timeout)
+            answer = await self._ref(target).call(request, timeout=self.call_timeout)
         except (EncodeError, FrameError) as refused:  # refused at this end: too large for the wire
             raise CommandTooLarge(f"{type(request).__name__} cannot be sent: {refused}") from refused
         except _RETRYABLE:
@@ -256,6 +257,15 @@ class RaftClient:
                 return False, None, False  # same request, same sequence number: applied at most once
             case _:
                 raise RaftError(f"unexpected answer from {target!r}: {answer!r}")
+
+    def _ref(self, node: str) -> ActorRef:
+        """The RaftNode on ``node``: a ref by name to another node is kept, the name being looked up there."""
+        ref = self._refs.get(node)
+        if ref is None:
+            ref = self.system.remote(node, self.name)
+            if node != self.system.node:
+                self._refs[node] = ref
+        return ref
 
     def _target(self) -> str:
         if self.leader is not None:

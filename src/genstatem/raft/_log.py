@@ -85,7 +85,12 @@ class Entry:
         """
         size = len(self.command) + ENTRY_OVERHEAD
         if self.client is not None:
-            size += len(self.client.encode()) + STRING_OVERHEAD
+            size += _utf8_size(self.client) + STRING_OVERHEAD
         for member in self.config:
-            size += len(member.encode()) + STRING_OVERHEAD
+            size += _utf8_size(member) + STRING_OVERHEAD
         return size
+
+
+def _utf8_size(text: str) -> int:
+    # An ASCII str is one byte a character, and knows it is ASCII: no need to encode it to count.
+    return len(text) if text.isascii() else len(text.encode())

@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .._core import Call, Caller, Cast, get_logger, reply
+from .._core import ActorRef, Call, Caller, Cast, get_logger, reply
 from ..net import EncodeError
 from ..statem import (
     Enter,
@@ -101,6 +101,7 @@ class RaftNode(Replication, GenStateMachine):
         self.votes: set[str] = set()
         self.campaign_for_transfer = False
         self.receiving: SnapshotWriter | None = None  # a snapshot arriving from the leader, chunk by chunk
+        self.peer_refs: dict[str, ActorRef] = {}  # the RaftNode on each other node, by name
         # Volatile state on leaders.
         self.leading = Leadership()
         snapshot = self.snapshot_store.load()
@@ -363,15 +364,16 @@ class RaftNode(Replication, GenStateMachine):
         return KeepState(actions=[Reply(caller, Ok()), GenericTimeout(Timer.TRANSFER, self.config.election_timeout[1])])
 
     def _read(self, caller: Caller, query: bytes) -> Any:
-        if self.leading.reads.add(caller, query, self.commit_index, self._confirmed_read_seq()):
+        # Never ready yet: it waits for a round started after it came (answers to rounds serve reads).
+        if self.leading.reads.add(caller, query, self.commit_index):
             self.leading.read_round_wanted = True  # started once the mailbox is empty: the reads waiting join it
-        self._serve_reads()
         return None
 
     def _start_read_round(self) -> None:
         """Ask every follower to confirm this node still leads (the answers echo the round)."""
         self.leading.reads.start_round()
         self._broadcast_appends(heartbeat=True)
+        self._serve_reads()  # a lone voter is its own quorum: its reads are confirmed already
 
     def _confirmed_read_seq(self) -> int:
         """The highest read round a quorum (this node included) has answered."""
@@ -518,7 +520,12 @@ class RaftNode(Replication, GenStateMachine):
         return state
 
     def _send(self, peer: str, message: Any) -> None:
-        self.system.remote(peer, self.spec.name).cast(message)
+        ref = self.peer_refs.get(peer)
+        if ref is None:
+            ref = self.system.remote(peer, self.spec.name)
+            if peer != self.id:  # a ref by name to another node stays good: the name is looked up there
+                self.peer_refs[peer] = ref
+        ref.cast(message)
 
     def _broadcast(self, message: Any) -> None:
         """Send ``message`` to every other voter (a vote request: a learner is never asked)."""

@@ -26,20 +26,24 @@ class PendingRead:
 class ReadIndex:
     """The leader's reads in waiting and its confirmation rounds."""
 
-    __slots__ = ("pending", "seq")
+    __slots__ = ("out", "pending", "seq")
 
     def __init__(self) -> None:
         self.pending: list[PendingRead] = []
         self.seq = 0  # the latest round started: heartbeats carry it
+        # The latest round is not confirmed yet. It has reads waiting until it is, so ``take_ready`` sees it
+        # confirmed; the reads that come meanwhile are then asked a round for (``take_ready``'s second answer).
+        self.out = False
 
-    def add(self, caller: Caller, query: bytes, commit_index: int, confirmed: int) -> bool:
+    def add(self, caller: Caller, query: bytes, commit_index: int) -> bool:
         """Queue a read for the next round; return whether that round must start now (none is out)."""
         self.pending.append(PendingRead(caller, query, commit_index, self.seq + 1))
-        return confirmed >= self.seq
+        return not self.out
 
     def start_round(self) -> None:
         """A new round: the heartbeats sent next carry it."""
         self.seq += 1
+        self.out = True
 
     def take_ready(self, confirmed: int, applied: int, term_start: int) -> tuple[list[PendingRead], bool]:
         """The reads whose round is confirmed and whose index is applied (never before the term's first entry).
@@ -47,6 +51,8 @@ class ReadIndex:
         Returns:
             those reads, taken out; and whether the reads still waiting need a new round.
         """
+        if confirmed >= self.seq:
+            self.out = False
         ready: list[PendingRead] = []
         still: list[PendingRead] = []
         for pending in self.pending:

@@ -269,4 +269,4 @@ RAFT_MESSAGES: tuple[type, ...] = (
     SnapshotReply,
     TooLarge,
 )
-"""Registered for the wire with type ids 200, 201, ... in this order."""
+"""Registered for the wire with type ids 200, 201, ... in this order (``_wire.py``)."""
