@@ -56,6 +56,7 @@ def test_the_storage_benchmark_runs_and_reports_every_store(tmp_path: Path) -> N
     results = json.loads(done.stdout)
     assert set(results) == {"batch 1", "batch 64"}
     for row in results.values():
-        assert set(row) == {"floor", "file", "sqlite"}
+        assert set(row) == {"floor", "file", "sqlite", "floor+cpu"}
+        assert row["file"]["cpu_us"] > 0
         assert row["floor"]["of_floor"] == 1.0
         assert all(figures["syncs_per_s"] > 0 and figures["of_floor"] > 0 for figures in row.values())
