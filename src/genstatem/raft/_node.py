@@ -44,7 +44,7 @@ from ..statem import (
 )
 from ._apply import Applier
 from ._config import RaftSpec
-from ._log import ENTRY_OVERHEAD, Entry
+from ._log import ENTRY_OVERHEAD, Entry, utf8_size
 from ._membership import Membership
 from ._progress import Leadership, Progress, quorum_index
 from ._replication import Replication
@@ -186,6 +186,8 @@ class RaftNode(Replication, GenStateMachine):
         return result
 
     async def _lead(self, event_type: Any, content: Any, data: Any) -> Any:
+        if content.__class__ is Propose and event_type.__class__ is Call:  # the most common event, first
+            return await self._propose(event_type.caller, content)
         match event_type, content:
             case Enter(), _:
                 return await self._become_leader()
@@ -487,7 +489,7 @@ class RaftNode(Replication, GenStateMachine):
 
     def _too_large(self, proposal: Propose) -> TooLarge | None:
         """A refusal of a proposal over ``max_command_bytes`` (its command and client id), else ``None``."""
-        size = len(proposal.command) + (len(proposal.client.encode()) if proposal.client is not None else 0)
+        size = len(proposal.command) + (utf8_size(proposal.client) if proposal.client is not None else 0)
         return TooLarge(size, self.config.max_command_bytes) if size > self.config.max_command_bytes else None
 
     def _reply(self, caller: Caller, answer: Any) -> None:
