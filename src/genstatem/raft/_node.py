@@ -175,7 +175,10 @@ class RaftNode(Replication, GenStateMachine):
         mailbox is empty (or the batch is full); a lone proposal goes at once. Reads that wait together join one
         confirmation round, started once the mailbox is empty.
         """
-        result = await self._lead(event_type, content, data)
+        if content.__class__ is Propose and event_type.__class__ is Call:  # the most common event, first
+            result = await self._propose(event_type.caller, content)
+        else:
+            result = await self._lead(event_type, content, data)
         leading = self.leading
         still_leading = result is None or result.__class__ is KeepState
         if (leading.batch or leading.read_round_wanted) and still_leading and not self.message_queue_len():
@@ -186,8 +189,6 @@ class RaftNode(Replication, GenStateMachine):
         return result
 
     async def _lead(self, event_type: Any, content: Any, data: Any) -> Any:
-        if content.__class__ is Propose and event_type.__class__ is Call:  # the most common event, first
-            return await self._propose(event_type.caller, content)
         match event_type, content:
             case Enter(), _:
                 return await self._become_leader()
