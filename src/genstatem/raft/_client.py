@@ -171,7 +171,10 @@ class RaftClient:
             CommandFailed: ``apply`` raised.
             CommandTooLarge: the command is over ``max_command_bytes`` (here or
                 on the nodes): it was not applied.
+            TypeError: the command is not ``bytes``; nothing was sent.
         """
+        if not isinstance(command, bytes):
+            raise TypeError(f"a command is bytes, not {type(command).__name__}")
         size = len(command) + len(self.client_id.encode())
         if size > self.max_command_bytes:
             raise CommandTooLarge(

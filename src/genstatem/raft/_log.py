@@ -33,6 +33,11 @@ def _check(index: Any, term: Any, command: Any, kind: Any) -> None:
         raise ValueError(f"Entry.kind must be one of {KINDS}, got {kind!r}")
 
 
+def _members(value: Any) -> tuple[str, ...]:
+    # A wire codec may hand back a list; the entry keeps a tuple so it stays hashable.
+    return tuple(value)
+
+
 @attrs.frozen
 class Entry:
     """One log entry.
@@ -57,8 +62,7 @@ class Entry:
     kind: str = "command"
     client: str | None = None
     seq: int = 0
-    # A wire codec may hand back a list; the entry keeps a tuple so it stays hashable.
-    config: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    config: tuple[str, ...] = attrs.field(default=(), converter=_members)
     # ``size()``, once asked: an entry's size is asked on every node for batching, bounds and snapshots.
     _size: int | None = attrs.field(init=False, default=None, eq=False, repr=False)
 

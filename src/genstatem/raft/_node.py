@@ -52,6 +52,7 @@ from ._roles import Role, Timer
 from ._rpc import (
     Append,
     AppendReply,
+    ApplyFailed,
     ChangeMembers,
     GetStatus,
     InstallSnapshot,
@@ -237,7 +238,7 @@ class RaftNode(Replication, GenStateMachine):
                 return await self._on_append(append, data, stepped_down)
             case Cast(), InstallSnapshot() as install:
                 return await self._on_install_snapshot(install, data, stepped_down)
-            case Call(caller), Propose() as proposal if (refusal := self._too_large(proposal)) is not None:
+            case Call(caller), Propose() as proposal if (refusal := self._refusal(proposal)) is not None:
                 return KeepState(actions=Reply(caller, refusal))  # refused here, not sent on to the leader
             case Call(caller), Propose() | Read() | ChangeMembers() | TransferLeadership():
                 return KeepState(actions=Reply(caller, NotLeader(self.leader_id)))
@@ -285,7 +286,7 @@ class RaftNode(Replication, GenStateMachine):
         return KeepState(actions=timers)
 
     async def _propose(self, caller: Caller, proposal: Propose) -> Any:
-        if (refusal := self._too_large(proposal)) is not None:
+        if (refusal := self._refusal(proposal)) is not None:
             return KeepState(actions=Reply(caller, refusal))
         if self.leading.transfer_target is not None:
             return KeepState(actions=Reply(caller, Rejected("leadership transfer in progress")))
@@ -404,27 +405,24 @@ class RaftNode(Replication, GenStateMachine):
     # -- commit and apply -----------------------------------------------------------------
 
     async def _advance_commit(self, index: int) -> None:
+        """Commit up to ``index``: apply each entry newly committed, and answer its proposer if it waits here."""
         if index <= self.commit_index:
             return
         self.commit_index = index
-        leading = self.leading
+        leading, apply = self.leading, self.applier.apply
+        waiting = leading.waiting  # empty but on a leader
         for entry in self.log_store.entries(self.last_applied + 1, index + 1):  # the batch, taken at once
             self.last_applied = entry.index
             size = entry.size()
             leading.uncommitted_bytes -= size
-            self._apply(entry, size)
+            result = apply(entry, size)
+            if waiting and (proposer := waiting.pop(entry.index, None)) is not None:
+                term, caller = proposer
+                self._reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
         config = self.config
         await self.applier.maybe_snapshot(
             self.last_applied, self.membership, every=config.snapshot_every, max_bytes=config.snapshot_bytes
         )
-
-    def _apply(self, entry: Entry, size: int) -> None:
-        """Apply a committed entry (of ``size``, its ``size()``), and answer its proposer if it waits here."""
-        result = self.applier.apply(entry, size)
-        waiting = self.leading.waiting.pop(entry.index, None)
-        if waiting is not None:
-            term, caller = waiting
-            self._reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
 
     def _restore(self, snapshot: Snapshot) -> None:
         self.applier.restore(snapshot)
@@ -488,9 +486,16 @@ class RaftNode(Replication, GenStateMachine):
         self.term_store.save(term, voted_for)
         await self.term_store.sync()
 
-    def _too_large(self, proposal: Propose) -> TooLarge | None:
-        """A refusal of a proposal over ``max_command_bytes`` (its command and client id), else ``None``."""
-        size = len(proposal.command) + (utf8_size(proposal.client) if proposal.client is not None else 0)
+    def _refusal(self, proposal: Propose) -> TooLarge | ApplyFailed | None:
+        """A refusal of a malformed proposal, or of one over ``max_command_bytes`` (its command and client id)."""
+        command, client, seq = proposal.command, proposal.client, proposal.seq
+        if not (isinstance(command, bytes) and (client is None or isinstance(client, str)) and isinstance(seq, int)):
+            # From a client, perhaps not a RaftClient: refused, never in the log, where it would fail every node.
+            return ApplyFailed(
+                "malformed Propose: its command must be bytes, its client a str or None and its seq an int, not "
+                f"{type(command).__name__}, {type(client).__name__} and {type(seq).__name__}"
+            )
+        size = len(command) + (utf8_size(client) if client is not None else 0)
         return TooLarge(size, self.config.max_command_bytes) if size > self.config.max_command_bytes else None
 
     def _reply(self, caller: Caller, answer: Any) -> None:
