@@ -462,8 +462,7 @@ class Codec:
         code = marker.code
         if marker.data:
             raise DecodeError(f"ext marker {code} carries {len(marker.data)} bytes; markers are empty")
-        # Items are decoded inline, not in a helper: a frame less per level keeps the deepest nesting
-        # allowed within the recursion limit. Plain items are taken as they are, checked in one step.
+        # Items decoded inline, not in a helper (a frame less per level); plain ones taken in one check.
         if code != _EXT_RECORD and code in (_EXT_TUPLE, _EXT_SET, _EXT_FROZENSET):  # records first: most messages
             items = raw[1:]
             if not _SCALARS.issuperset(map(type, items)):
@@ -490,8 +489,7 @@ class Codec:
             fields = raw[2:]
             if not _SCALARS.issuperset(map(type, fields)):
                 for at, item in enumerate(fields):  # in place, in the slice: no comprehension's frame
-                    if type(item) not in _SCALARS:
-                        fields[at] = self._unpack(item, depth + 1)
+                    fields[at] = item if type(item) in _SCALARS else self._unpack(item, depth + 1)
             try:
                 if entry.positional:
                     return entry.cls(*fields)
