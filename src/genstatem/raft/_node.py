@@ -42,7 +42,7 @@ from ..statem import (
     Reply,
     StateTimeout,
 )
-from ._apply import Applier
+from ._apply import Applier, to_answer
 from ._config import RaftSpec
 from ._log import ENTRY_OVERHEAD, Entry, utf8_size
 from ._membership import Membership
@@ -415,10 +415,11 @@ class RaftNode(Replication, GenStateMachine):
             self.last_applied = entry.index
             size = entry.size()
             leading.uncommitted_bytes -= size
-            result = apply(entry, size)
+            result, failed = apply(entry, size)
             if waiting and (proposer := waiting.pop(entry.index, None)) is not None:
                 term, caller = proposer
-                self._reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
+                replaced = term != entry.term
+                self._reply(caller, Unknown("the entry was replaced") if replaced else to_answer(result, failed))
         config = self.config
         await self.applier.maybe_snapshot(
             self.last_applied, self.membership, every=config.snapshot_every, max_bytes=config.snapshot_bytes
