@@ -49,3 +49,12 @@ async def test_a_network_that_never_recovers_ends_in_no_quorum() -> None:
     client = RaftClient(_System(_BrokenThenOk(failures)), ["a"], timeout=0.05, retry_delay=0.001)  # type: ignore[arg-type]
     with pytest.raises(NoQuorum):
         await client.read(b"q")
+
+
+async def test_a_command_that_is_not_bytes_is_refused_before_anything_is_sent() -> None:
+    """propose() with a str command raises TypeError at once: the client never asks a node."""
+    node = _BrokenThenOk([AssertionError("the client asked a node")])
+    client = RaftClient(_System(node), ["a"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a command is bytes, not str"):
+        await client.propose("put k v")  # type: ignore[arg-type]
+    assert node.failures  # never called

@@ -20,6 +20,16 @@ def test_size_counts_command_and_overhead() -> None:
     assert Entry(2, 1, b"", kind="noop").size() == ENTRY_OVERHEAD
 
 
+def test_size_once_asked_leaves_equality_and_repr_alone() -> None:
+    """An entry whose size() was asked is equal to, hashes as and prints as one whose size was not."""
+    asked, fresh = Entry(1, 2, b"xyz", client="c", seq=3), Entry(1, 2, b"xyz", client="c", seq=3)
+    assert asked.size() == asked.size() == 3 + ENTRY_OVERHEAD + 1 + 5
+    assert asked == fresh
+    assert hash(asked) == hash(fresh)
+    assert repr(asked) == repr(fresh)
+    assert "size" not in repr(asked)
+
+
 def test_frozen_and_hashable() -> None:
     """An entry cannot be changed after it is built, and equal entries hash equal."""
     entry = Entry(1, 2, b"x", client="c", seq=3)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from genstatem.net import DEFAULT_MAX_FRAME_SIZE, Codec, default_registry
 from genstatem.raft import CommandTooLarge, KVMachine, ListMachine, NoQuorum, RaftConfig, RequestRejected
 from genstatem.raft._config import MAX_MESSAGE_BYTES
-from genstatem.raft._rpc import Append, AppendReply, ChangeMembers, Propose, TooLarge
+from genstatem.raft._rpc import Append, AppendReply, ApplyFailed, ChangeMembers, Propose, TooLarge
 from genstatem.testing import Simulation, VirtualTimeEventLoop
 
 from .helpers import Cluster, follower_with_log, leader_of
@@ -65,6 +65,29 @@ async def test_a_follower_refuses_an_oversized_proposal_itself() -> None:
     """A follower answers ``TooLarge`` rather than sending the client on to the leader with it."""
     node = await follower_with_log(1)
     assert await node.ask(Propose(OVER)) == TooLarge(LIMIT + 1, LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("proposal", "types"),
+    [
+        (Propose("text", "c1", 1), "str, str and int"),  # type: ignore[arg-type]
+        (Propose(b"x", 7, 1), "bytes, int and int"),  # type: ignore[arg-type]
+        (Propose(b"x", "c1", "1"), "bytes, str and str"),  # type: ignore[arg-type]
+    ],
+)
+@pytest.mark.parametrize("role", ["leader", "follower"])
+async def test_a_malformed_proposal_is_refused_and_the_node_keeps_running(
+    proposal: Propose, types: str, role: str
+) -> None:
+    """A Propose with a non-bytes command, a non-str client or a non-int seq is refused by name; nothing is logged."""
+    node = await (leader_of() if role == "leader" else follower_with_log(1))
+    last = node.raft.log_store.last_index()
+    answer = await node.ask(proposal)
+    assert isinstance(answer, ApplyFailed)
+    assert answer.error.startswith("malformed Propose")
+    assert answer.error.endswith(types)
+    assert node.raft.log_store.last_index() == last
+    assert await node.ask(Propose(OVER)) == TooLarge(LIMIT + 1, LIMIT)  # still running, still answering
 
 
 async def test_a_leader_refuses_a_member_whose_name_is_oversized() -> None:

@@ -462,9 +462,8 @@ class Codec:
         code = marker.code
         if marker.data:
             raise DecodeError(f"ext marker {code} carries {len(marker.data)} bytes; markers are empty")
-        # Items are decoded inline, not in a helper: a frame less per level keeps the deepest nesting
-        # allowed within the recursion limit. Plain items are taken as they are, checked in one step.
-        if code in (_EXT_TUPLE, _EXT_SET, _EXT_FROZENSET):
+        # Items decoded inline, not in a helper (a frame less per level); plain ones taken in one check.
+        if code != _EXT_RECORD and code in (_EXT_TUPLE, _EXT_SET, _EXT_FROZENSET):  # records first: most messages
             items = raw[1:]
             if not _SCALARS.issuperset(map(type, items)):
                 items = [item if type(item) in _SCALARS else self._unpack(item, depth + 1) for item in items]
@@ -474,7 +473,7 @@ class Codec:
                 return set(items) if code == _EXT_SET else frozenset(items)
             except Exception as exc:
                 raise DecodeError(f"set element cannot be hashed: {exc!r}") from exc
-        if code not in (_EXT_RECORD, _EXT_CUSTOM):
+        if code != _EXT_RECORD and code != _EXT_CUSTOM:
             raise DecodeError(f"unknown ext type {code}")
         if len(raw) < 2 or type(raw[1]) is not int:
             raise DecodeError("registered type without an integer type id")
@@ -489,7 +488,8 @@ class Codec:
                 raise DecodeError(f"{_type_name(entry.cls)} takes {len(entry.aliases)} fields, got {len(raw) - 2}")
             fields = raw[2:]
             if not _SCALARS.issuperset(map(type, fields)):
-                fields = [item if type(item) in _SCALARS else self._unpack(item, depth + 1) for item in fields]
+                for at, item in enumerate(fields):  # in place, in the slice: no comprehension's frame
+                    fields[at] = item if type(item) in _SCALARS else self._unpack(item, depth + 1)
             try:
                 if entry.positional:
                     return entry.cls(*fields)

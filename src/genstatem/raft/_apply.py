@@ -24,44 +24,54 @@ if TYPE_CHECKING:
 class Applier:
     """The user's state machine and the client sessions, fed committed entries; it snapshots and restores both."""
 
-    __slots__ = ("log_bytes", "log_store", "machine", "sessions", "snapshot_store")
+    __slots__ = ("_sessions", "log_bytes", "log_store", "machine", "snapshot_store")
 
     def __init__(self, machine: StateMachine, log_store: LogStore, snapshot_store: SnapshotStore) -> None:
         self.machine = machine
-        self.sessions: dict[str, tuple[int, Ok | ApplyFailed]] = {}  # client -> (last seq applied, its answer)
+        # client -> [last seq applied, its result, whether apply raised (the result is then the error)]: updated
+        # in place, so that applying an entry on a follower leaves no new object for the cyclic GC to track.
+        self._sessions: dict[str, list[Any]] = {}
         self.log_store = log_store
         self.snapshot_store = snapshot_store
         self.log_bytes = 0  # the size of the entries applied since the last snapshot (the compactable log)
 
-    def apply(self, entry: Entry, size: int) -> Ok | ApplyFailed:
-        """Apply a committed entry (a retried proposal only once); return the answer for its proposer.
+    @property
+    def sessions(self) -> dict[str, tuple[int, Ok | ApplyFailed]]:
+        """Each client session's last sequence number applied and the answer it got."""
+        return {client: (seq, to_answer(result, failed)) for client, (seq, result, failed) in self._sessions.items()}
+
+    def apply(self, entry: Entry, size: int) -> tuple[Any, bool]:
+        """Apply a committed entry (a retried proposal only once): ``(result, failed)``, for ``to_answer``.
 
         ``size`` is ``entry.size()``, which the caller has already computed.
         """
         self.log_bytes += size
         if entry.kind != "command":
-            return Ok()
+            return None, False
         client = entry.client
+        session = None
         if client is not None:
-            done = self.sessions.get(client)
-            if done is not None and done[0] >= entry.seq:
-                return done[1]  # applied before: exactly once
-        result: Ok | ApplyFailed
+            session = self._sessions.get(client)
+            if session is not None and session[0] >= entry.seq:
+                return session[1], session[2]  # applied before: exactly once
+        failed = False
         try:
-            result = Ok(self.machine.apply(entry.command))
+            result = self.machine.apply(entry.command)
         except Exception as exc:  # deterministic: every node fails alike
-            result = ApplyFailed(f"{type(exc).__name__}: {exc}")
-        if client is not None:
-            self.sessions[client] = (entry.seq, result)
-        return result
+            result, failed = f"{type(exc).__name__}: {exc}", True
+        if session is not None:
+            session[0], session[1], session[2] = entry.seq, result, failed
+        elif client is not None:
+            self._sessions[client] = [entry.seq, result, failed]
+        return result, failed
 
     def answered(self, client: str | None, seq: int) -> Any:
         """The answer to a proposal its session has already applied (or a refusal of an older one); else ``None``."""
         if client is None:
             return None
-        done = self.sessions.get(client)
-        if done is not None and done[0] >= seq:
-            return done[1] if done[0] == seq else Rejected("sequence number already used")
+        session = self._sessions.get(client)
+        if session is not None and session[0] >= seq:
+            return to_answer(session[1], session[2]) if session[0] == seq else Rejected("sequence number already used")
         return None
 
     def query(self, query: bytes) -> Ok | ApplyFailed:
@@ -80,7 +90,7 @@ class Applier:
         if not (by_count or by_size) or applied < self.log_store.first_index():
             return
         index = applied
-        sessions = [(client, seq, *_result_to_data(result)) for client, (seq, result) in sorted(self.sessions.items())]
+        sessions = [(client, seq, failed, result) for client, (seq, result, failed) in sorted(self._sessions.items())]
         state = msgpack.packb([self.machine.snapshot(), sessions], use_bin_type=True)
         snapshot = Snapshot(index, self.log_store.term_at(index) or 0, membership.stored_at(index), state)
         self.snapshot_store.save(snapshot)
@@ -94,13 +104,9 @@ class Applier:
         machine_state, sessions = msgpack.unpackb(snapshot.data, raw=False)
         self.machine.restore(machine_state)
         self.log_bytes = 0
-        self.sessions = {client: (seq, _result_from_data(failed, value)) for client, seq, failed, value in sessions}
+        self._sessions = {client: [seq, value, failed] for client, seq, failed, value in sessions}
 
 
-def _result_to_data(result: Ok | ApplyFailed) -> tuple[bool, Any]:
-    """A session's remembered answer as plain data for a snapshot: ``(failed, value)``."""
-    return (True, result.error) if isinstance(result, ApplyFailed) else (False, result.result)
-
-
-def _result_from_data(failed: bool, value: Any) -> Ok | ApplyFailed:
-    return ApplyFailed(value) if failed else Ok(value)
+def to_answer(result: Any, failed: bool) -> Ok | ApplyFailed:
+    """The answer to a proposal whose entry ``Applier.apply`` gave ``(result, failed)``."""
+    return ApplyFailed(result) if failed else Ok(result)

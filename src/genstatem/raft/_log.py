@@ -21,24 +21,16 @@ STRING_OVERHEAD: Final = 5
 """The most the wire codec spends on a string's header (plus its UTF-8 bytes)."""
 
 
-def _check_kind(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value not in KINDS:
-        raise ValueError(f"Entry.kind must be one of {KINDS}, got {value!r}")
-
-
-def _check_index(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Entry.index must be an int >= 1 (the log is 1-based), got {value!r}")
-
-
-def _check_term(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"Entry.term must be an int >= 0, got {value!r}")
-
-
-def _check_command(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bytes):
-        raise ValueError(f"Entry.command must be bytes, got {type(value).__name__}")
+def _check(index: Any, term: Any, command: Any, kind: Any) -> None:
+    """``ValueError`` naming the first bad field (the slow path of ``Entry.__attrs_post_init__``)."""
+    if not isinstance(index, int) or isinstance(index, bool) or index < 1:
+        raise ValueError(f"Entry.index must be an int >= 1 (the log is 1-based), got {index!r}")
+    if not isinstance(term, int) or isinstance(term, bool) or term < 0:
+        raise ValueError(f"Entry.term must be an int >= 0, got {term!r}")
+    if not isinstance(command, bytes):
+        raise ValueError(f"Entry.command must be bytes, got {type(command).__name__}")
+    if kind not in KINDS:
+        raise ValueError(f"Entry.kind must be one of {KINDS}, got {kind!r}")
 
 
 def _members(value: Any) -> tuple[str, ...]:
@@ -64,13 +56,22 @@ class Entry:
         config: for ``kind == "config"``, the new member list.
     """
 
-    index: int = attrs.field(validator=_check_index)
-    term: int = attrs.field(validator=_check_term)
-    command: bytes = attrs.field(validator=_check_command)
-    kind: str = attrs.field(default="command", validator=_check_kind)
+    index: int
+    term: int
+    command: bytes
+    kind: str = "command"
     client: str | None = None
     seq: int = 0
     config: tuple[str, ...] = attrs.field(default=(), converter=_members)
+    # ``size()``, once asked: an entry's size is asked on every node for batching, bounds and snapshots.
+    _size: int | None = attrs.field(init=False, default=None, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        # One check of the four fields, with the usual exact types first: entries are built on the hot path.
+        index, term, command, kind = self.index, self.term, self.command, self.kind
+        exact = type(index) is int and type(term) is int and type(command) is bytes
+        if not (exact and index >= 1 and term >= 0 and kind in KINDS):
+            _check(index, term, command, kind)
 
     def size(self) -> int:
         """An upper bound of the bytes the entry encodes to, for batching appends and bounding uncommitted data.
@@ -83,14 +84,17 @@ class Entry:
             of ``config`` (with ``STRING_OVERHEAD`` each), and a fixed
             ``ENTRY_OVERHEAD``, so that even empty entries count against a limit.
         """
-        size = len(self.command) + ENTRY_OVERHEAD
-        if self.client is not None:
-            size += _utf8_size(self.client) + STRING_OVERHEAD
-        for member in self.config:
-            size += _utf8_size(member) + STRING_OVERHEAD
+        size = self._size
+        if size is None:
+            size = len(self.command) + ENTRY_OVERHEAD
+            if self.client is not None:
+                size += utf8_size(self.client) + STRING_OVERHEAD
+            for member in self.config:
+                size += utf8_size(member) + STRING_OVERHEAD
+            object.__setattr__(self, "_size", size)  # frozen to its users; a cache of its own value
         return size
 
 
-def _utf8_size(text: str) -> int:
-    # An ASCII str is one byte a character, and knows it is ASCII: no need to encode it to count.
+def utf8_size(text: str) -> int:
+    """The UTF-8 length of ``text``: an ASCII str, which knows it is one, is counted without encoding it."""
     return len(text) if text.isascii() else len(text.encode())

@@ -42,9 +42,9 @@ from ..statem import (
     Reply,
     StateTimeout,
 )
-from ._apply import Applier
+from ._apply import Applier, to_answer
 from ._config import RaftSpec
-from ._log import ENTRY_OVERHEAD, Entry
+from ._log import ENTRY_OVERHEAD, Entry, utf8_size
 from ._membership import Membership
 from ._progress import Leadership, Progress, quorum_index
 from ._replication import Replication
@@ -52,6 +52,7 @@ from ._roles import Role, Timer
 from ._rpc import (
     Append,
     AppendReply,
+    ApplyFailed,
     ChangeMembers,
     GetStatus,
     InstallSnapshot,
@@ -175,7 +176,10 @@ class RaftNode(Replication, GenStateMachine):
         mailbox is empty (or the batch is full); a lone proposal goes at once. Reads that wait together join one
         confirmation round, started once the mailbox is empty.
         """
-        result = await self._lead(event_type, content, data)
+        if content.__class__ is Propose and event_type.__class__ is Call:  # the most common event, first
+            result = await self._propose(event_type.caller, content)
+        else:
+            result = await self._lead(event_type, content, data)
         leading = self.leading
         still_leading = result is None or result.__class__ is KeepState
         if (leading.batch or leading.read_round_wanted) and still_leading and not self.message_queue_len():
@@ -234,7 +238,7 @@ class RaftNode(Replication, GenStateMachine):
                 return await self._on_append(append, data, stepped_down)
             case Cast(), InstallSnapshot() as install:
                 return await self._on_install_snapshot(install, data, stepped_down)
-            case Call(caller), Propose() as proposal if (refusal := self._too_large(proposal)) is not None:
+            case Call(caller), Propose() as proposal if (refusal := self._refusal(proposal)) is not None:
                 return KeepState(actions=Reply(caller, refusal))  # refused here, not sent on to the leader
             case Call(caller), Propose() | Read() | ChangeMembers() | TransferLeadership():
                 return KeepState(actions=Reply(caller, NotLeader(self.leader_id)))
@@ -282,7 +286,7 @@ class RaftNode(Replication, GenStateMachine):
         return KeepState(actions=timers)
 
     async def _propose(self, caller: Caller, proposal: Propose) -> Any:
-        if (refusal := self._too_large(proposal)) is not None:
+        if (refusal := self._refusal(proposal)) is not None:
             return KeepState(actions=Reply(caller, refusal))
         if self.leading.transfer_target is not None:
             return KeepState(actions=Reply(caller, Rejected("leadership transfer in progress")))
@@ -401,27 +405,25 @@ class RaftNode(Replication, GenStateMachine):
     # -- commit and apply -----------------------------------------------------------------
 
     async def _advance_commit(self, index: int) -> None:
+        """Commit up to ``index``: apply each entry newly committed, and answer its proposer if it waits here."""
         if index <= self.commit_index:
             return
         self.commit_index = index
-        leading = self.leading
+        leading, apply = self.leading, self.applier.apply
+        waiting = leading.waiting  # empty but on a leader
         for entry in self.log_store.entries(self.last_applied + 1, index + 1):  # the batch, taken at once
             self.last_applied = entry.index
             size = entry.size()
             leading.uncommitted_bytes -= size
-            self._apply(entry, size)
+            result, failed = apply(entry, size)
+            if waiting and (proposer := waiting.pop(entry.index, None)) is not None:
+                term, caller = proposer
+                replaced = term != entry.term
+                self._reply(caller, Unknown("the entry was replaced") if replaced else to_answer(result, failed))
         config = self.config
         await self.applier.maybe_snapshot(
             self.last_applied, self.membership, every=config.snapshot_every, max_bytes=config.snapshot_bytes
         )
-
-    def _apply(self, entry: Entry, size: int) -> None:
-        """Apply a committed entry (of ``size``, its ``size()``), and answer its proposer if it waits here."""
-        result = self.applier.apply(entry, size)
-        waiting = self.leading.waiting.pop(entry.index, None)
-        if waiting is not None:
-            term, caller = waiting
-            self._reply(caller, result if term == entry.term else Unknown("the entry was replaced"))
 
     def _restore(self, snapshot: Snapshot) -> None:
         self.applier.restore(snapshot)
@@ -485,9 +487,16 @@ class RaftNode(Replication, GenStateMachine):
         self.term_store.save(term, voted_for)
         await self.term_store.sync()
 
-    def _too_large(self, proposal: Propose) -> TooLarge | None:
-        """A refusal of a proposal over ``max_command_bytes`` (its command and client id), else ``None``."""
-        size = len(proposal.command) + (len(proposal.client.encode()) if proposal.client is not None else 0)
+    def _refusal(self, proposal: Propose) -> TooLarge | ApplyFailed | None:
+        """A refusal of a malformed proposal, or of one over ``max_command_bytes`` (its command and client id)."""
+        command, client, seq = proposal.command, proposal.client, proposal.seq
+        if not (isinstance(command, bytes) and (client is None or isinstance(client, str)) and isinstance(seq, int)):
+            # From a client, perhaps not a RaftClient: refused, never in the log, where it would fail every node.
+            return ApplyFailed(
+                "malformed Propose: its command must be bytes, its client a str or None and its seq an int, not "
+                f"{type(command).__name__}, {type(client).__name__} and {type(seq).__name__}"
+            )
+        size = len(command) + (utf8_size(client) if client is not None else 0)
         return TooLarge(size, self.config.max_command_bytes) if size > self.config.max_command_bytes else None
 
     def _reply(self, caller: Caller, answer: Any) -> None:

@@ -171,10 +171,10 @@ class Replication:
         """Append the proposals taken so far, with one sync and one ``Append`` per follower (group commit)."""
         leading = self.leading
         if leading.batch:
-            batch, leading.batch, leading.batch_bytes = leading.batch, [], 0
-            await self._append_local(batch)
+            batch, size, leading.batch, leading.batch_bytes = leading.batch, leading.batch_bytes, [], 0
+            await self._append_local(batch, size)
 
-    async def _append_local(self, entries: list[Entry]) -> None:
+    async def _append_local(self, entries: list[Entry], size: int | None = None) -> None:
         """Append ``entries`` to the leader's log, send them, and sync: the followers write while the leader does.
 
         The leader may send entries before they are durable on its own disk
@@ -182,11 +182,12 @@ class Replication:
         still syncs before it acknowledges, and the leader counts its own
         copy towards a quorum only once its ``sync()`` has returned, which
         is before this event ends and so before any acknowledgement is
-        handled. The two flushes overlap instead of adding up.
+        handled. The two flushes overlap instead of adding up. ``size`` is
+        the entries' total ``size()``, if the caller knows it.
         """
         self.log_store.append(entries)
         self._note_configs(entries)
-        self.leading.uncommitted_bytes += sum(entry.size() for entry in entries)
+        self.leading.uncommitted_bytes += sum(entry.size() for entry in entries) if size is None else size
         self._broadcast_appends(heartbeat=False)
         await self.log_store.sync()
         await self._advance_leader_commit()
