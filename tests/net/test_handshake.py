@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import ssl
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -50,12 +51,12 @@ class Listener:
         self.seen = SeenHellos(clock=lambda: NOW)
         self.heard: list[str | None] = []
 
-    async def answer(self, data: bytes) -> tuple[_Kind, list[bytes]]:
-        """Send ``data`` to a fresh ``accept`` and return its first answer (CHALLENGE or REFUSED)."""
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[ByteStream]:
+        """The dialler's end of a socket whose other end a fresh ``accept`` serves, in the background."""
         async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
             sub = listener.listeners[0]
-            port = sub.extra(SocketAttribute.local_port)
-            client = await anyio.connect_tcp("127.0.0.1", port)
+            client = await anyio.connect_tcp("127.0.0.1", sub.extra(SocketAttribute.local_port))
             server = await sub.accept()
             attempt = Attempt("incoming", "test", server)
 
@@ -73,14 +74,25 @@ class Listener:
 
             async with client, server, anyio.create_task_group() as task_group:
                 task_group.start_soon(run)
-                await client.send(data)
-                decoder = FrameDecoder(max_frame_size=1024)
-                frames: list[bytes] = []
-                with anyio.fail_after(WAIT):
-                    while not frames:
-                        frames = decoder.feed(await client.receive())
+                yield client
                 task_group.cancel_scope.cancel()
-        return _unpack(frames[0], _Kind.CHALLENGE)
+
+    async def answer(self, data: bytes) -> tuple[_Kind, list[bytes]]:
+        """Send ``data`` to a fresh ``accept`` and return its first answer (CHALLENGE or REFUSED)."""
+        async with self.connected() as client:
+            await client.send(data)
+            frame = await first_frame(client)
+        return _unpack(frame, _Kind.CHALLENGE)
+
+
+async def first_frame(stream: ByteStream) -> bytes:
+    """The first handshake frame that comes on ``stream``, within ``WAIT``."""
+    decoder = FrameDecoder(max_frame_size=1024)
+    frames: list[bytes] = []
+    with anyio.fail_after(WAIT):
+        while not frames:
+            frames = decoder.feed(await stream.receive())
+    return frames[0]
 
 
 async def test_a_hello_with_the_secrets_mac_is_challenged_and_counts_as_a_hello() -> None:
@@ -219,39 +231,15 @@ async def test_tls_starts_right_after_the_hello_though_both_arrive_in_one_write(
 ) -> None:
     """The listener reads the HELLO to its last byte and no further, so the TLS bytes behind it reach TLS, whole."""
     server_context, client_context = tls_contexts
-    seen = SeenHellos(clock=lambda: NOW)
-    heard: list[str | None] = []
-    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-        sub = listener.listeners[0]
-        raw = await anyio.connect_tcp("127.0.0.1", sub.extra(SocketAttribute.local_port))
-        server = await sub.accept()
-        attempt = Attempt("incoming", "test", server)
-
-        async def run() -> None:
-            with contextlib.suppress(HandshakeError):
-                await accept(
-                    attempt,
-                    LISTENER,
-                    tls=server_context,
-                    max_frame_size=1024,
-                    admit=lambda peer, incarnation: None,
-                    seen=seen,
-                    on_hello=lambda: heard.append(attempt.peer),
-                )
-
-        async with raw, server, anyio.create_task_group() as task_group:
-            task_group.start_soon(run)
-            with anyio.fail_after(WAIT):
-                client = await TLSStream.wrap(
-                    FirstSendAfter(raw, hello(tls=True)),
-                    hostname="127.0.0.1",
-                    ssl_context=client_context,
-                    standard_compatible=False,
-                )
-                decoder = FrameDecoder(max_frame_size=1024)
-                frames: list[bytes] = []
-                while not frames:
-                    frames = decoder.feed(await client.receive())
-            task_group.cancel_scope.cancel()
-    assert _unpack(frames[0], _Kind.CHALLENGE)[0] is _Kind.CHALLENGE
-    assert heard == ["a"]
+    listener = Listener(tls=server_context)
+    async with listener.connected() as raw:
+        with anyio.fail_after(WAIT):
+            client = await TLSStream.wrap(
+                FirstSendAfter(raw, hello(tls=True)),
+                hostname="127.0.0.1",
+                ssl_context=client_context,
+                standard_compatible=False,
+            )
+        frame = await first_frame(client)
+    assert _unpack(frame, _Kind.CHALLENGE)[0] is _Kind.CHALLENGE
+    assert listener.heard == ["a"]
