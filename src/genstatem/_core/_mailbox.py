@@ -143,56 +143,52 @@ class Overflow:
             self._warned_count = self.dropped
 
 
-def _bounded_post(self: Any, item: tuple[Any, Any]) -> None:
-    overflow = self.overflow
-    if len(self.items) >= overflow.limit:
-        overflow.refuse(item)
-    else:
+class _Bounded:
+    """What a bounded mailbox adds to either backend's: ``post`` and ``offer`` turn items away past the limit.
+
+    Put first among the bases, so that its ``post`` and ``offer`` are the ones used.
+    """
+
+    __slots__ = ()
+    overflow: Overflow
+    items: Any
+    put: Callable[[tuple[Any, Any]], None]
+
+    def post(self, item: tuple[Any, Any]) -> None:
+        overflow = self.overflow
+        if len(self.items) >= overflow.limit:
+            overflow.refuse(item)
+        else:
+            self.put(item)
+
+    def offer(self, item: tuple[Any, Any]) -> bool:
+        overflow = self.overflow
+        if len(self.items) >= overflow.limit:
+            overflow.refuse(item)
+            return False
         self.put(item)
+        return True
+
+    @property
+    def limit(self) -> int | None:
+        return self.overflow.limit
+
+    @property
+    def dropped(self) -> int:
+        return self.overflow.dropped
 
 
-def _bounded_offer(self: Any, item: tuple[Any, Any]) -> bool:
-    overflow = self.overflow
-    if len(self.items) >= overflow.limit:
-        overflow.refuse(item)
-        return False
-    self.put(item)
-    return True
-
-
-class _BoundedAsyncioMailbox(_AsyncioMailbox):
+class _BoundedAsyncioMailbox(_Bounded, _AsyncioMailbox):
     __slots__ = ("overflow",)
 
     def __init__(self, loop: asyncio.AbstractEventLoop, overflow: Overflow) -> None:
         super().__init__(loop)
         self.overflow = overflow
 
-    post = _bounded_post
-    offer = _bounded_offer
 
-    @property
-    def limit(self) -> int | None:
-        return self.overflow.limit
-
-    @property
-    def dropped(self) -> int:
-        return self.overflow.dropped
-
-
-class _BoundedEventMailbox(_EventMailbox):
+class _BoundedEventMailbox(_Bounded, _EventMailbox):
     __slots__ = ("overflow",)
 
     def __init__(self, overflow: Overflow) -> None:
         super().__init__()
         self.overflow = overflow
-
-    post = _bounded_post
-    offer = _bounded_offer
-
-    @property
-    def limit(self) -> int | None:
-        return self.overflow.limit
-
-    @property
-    def dropped(self) -> int:
-        return self.overflow.dropped
